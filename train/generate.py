@@ -1,0 +1,301 @@
+"""Generate shards of the NWS: ``python -m train.generate --config c_fixed --shard 7``.
+
+Each model of a shard gets hyper-parameters drawn deterministically from (config, model id,
+seed), is trained with the paper's protocol (or the mini profile) and written as one
+safetensors file; the shard's ``index.json`` is rewritten atomically after every model.
+Re-running a shard skips finished models, so a run killed at any moment loses at most the
+models in training.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import multiprocessing as mp
+import platform
+import queue
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import nws_datasets
+from nws_datasets.architecture import Layout
+from nws_datasets.records import (RecordError, model_filename, new_index, read_index, read_model,
+                                  shard_dirname, write_index, write_model)
+from nws_datasets.sources import SourceError, known_sources, load_images
+from nws_datasets.space import (CONFIGS, CONVERGENCE_THRESHOLDS, NWSConfig, get_config, labels_of,
+                                sample_hparams, training_seed)
+from nws_datasets.storage import nws_home
+
+from .trainer import DeviceImages, train_model
+
+
+class UsageError(Exception):
+    """A bad command-line value; reported in one line with exit status 2."""
+
+
+def model_plan(config: NWSConfig, model_id: int, seed: int) -> dict[str, Any]:
+    """What a model will be, before training: id, split, hyper-parameters, weight counts."""
+    hp = sample_hparams(config, model_id, seed)
+    layout = Layout.for_hparams(hp)
+    return {"model_id": model_id, "split": config.split_of(model_id), "hparams": hp,
+            "n_weights": layout.n_weights, "n_conv_weights": layout.n_conv_weights}
+
+
+# ---- worker side -------------------------------------------------------------------------
+_IMAGES: dict[str, DeviceImages] = {}
+_PROGRESS: Any = None
+
+
+def _init_worker(threads: int, progress_queue: Any) -> None:
+    global _PROGRESS
+    torch.set_num_threads(threads)
+    _PROGRESS = progress_queue
+
+
+def train_and_write(job: dict[str, Any]) -> dict[str, Any]:
+    """Train one model and write its file; return its shard-index entry (runs in a worker)."""
+    config = get_config(job["config"])
+    profile = config.profile
+    plan, device = job["plan"], job["device"]
+    hp = plan["hparams"]
+    key = (hp["dataset"], device)
+    if key not in _IMAGES:
+        _IMAGES[key] = DeviceImages(load_images(hp["dataset"]), profile, device)
+
+    def on_epoch(epoch: int, val: float) -> None:
+        if _PROGRESS is not None:
+            _PROGRESS.put((plan["model_id"], epoch, val))
+
+    res = train_model(hp, _IMAGES[key], profile, job["torch_seed"], job["max_epochs"], on_epoch)
+    entry = {**plan, "file": None, "status": res.status, "epochs": res.epochs}
+    if res.status == "failed":
+        return {**entry, "reason": res.reason}
+    final = res.test_accuracy[-1]
+    converged = final >= CONVERGENCE_THRESHOLDS[hp["dataset"]]
+    layout = Layout.for_hparams(hp)
+    meta = {
+        "model_id": plan["model_id"], "config": config.name, "shard": job["shard"], "split": plan["split"],
+        "seed": job["seed"], "torch_seed": job["torch_seed"], "hparams": hp, "labels": labels_of(config, hp),
+        "n_weights": layout.n_weights, "n_conv_weights": layout.n_conv_weights, "layout": layout.table(),
+        "snapshot_epochs": res.snapshot_epochs, "epochs": res.epochs, "stop_reason": res.stop_reason,
+        "train_accuracy": res.train_accuracy, "val_accuracy": res.val_accuracy,
+        "test_accuracy": res.test_accuracy, "final_test_accuracy": final, "converged": bool(converged),
+        "val_history": res.val_history, "wall_time_s": res.wall_time_s, "device": device,
+        "profile": asdict(profile), "overrides": job["overrides"],
+        "versions": {"nws_datasets": nws_datasets.__version__, "torch": torch.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+    }
+    path = Path(job["shard_dir"]) / model_filename(plan["model_id"])
+    size = write_model(path, layout.unflatten(res.theta), meta)
+    return {**entry, "file": path.name, "bytes": size, "final_test_accuracy": final,
+            "converged": bool(converged), "stop_reason": res.stop_reason, "wall_time_s": res.wall_time_s}
+
+
+# ---- parent side -------------------------------------------------------------------------
+def _entry_from_file(path: Path, plan: dict[str, Any]) -> dict[str, Any] | None:
+    """Adopt a model file written before a crash cut off the index update (None if unusable)."""
+    try:
+        _, meta = read_model(path.read_bytes(), str(path))
+    except RecordError:
+        return None
+    if meta["hparams"] != plan["hparams"]:
+        return None
+    return {**plan, "file": path.name, "status": "done", "epochs": meta["epochs"], "bytes": path.stat().st_size,
+            "final_test_accuracy": meta["final_test_accuracy"], "converged": meta["converged"],
+            "stop_reason": meta["stop_reason"], "wall_time_s": meta["wall_time_s"]}
+
+
+def prepare_shard(config: NWSConfig, shard: int, out: Path, seed: int) -> tuple[Path, dict[str, Any]]:
+    """Load or create the shard index, reconciling it with the files on disk."""
+    sdir = out / config.name / shard_dirname(shard)
+    sdir.mkdir(parents=True, exist_ok=True)
+    for stale in sdir.glob(".*.tmp"):  # left by a process killed mid-write
+        stale.unlink()
+    plans = [model_plan(config, m, seed) for m in config.model_ids(shard)]
+    index = read_index(sdir)
+    if index is not None:
+        if index["config"] != config.name or index.get("seed") != seed or \
+                index.get("models_per_shard") != config.models_per_shard:
+            raise UsageError(f"{sdir / 'index.json'} was written for config={index['config']} seed={index.get('seed')} "
+                             f"models_per_shard={index.get('models_per_shard')}, not config={config.name} seed={seed} "
+                             f"models_per_shard={config.models_per_shard}; use another --out")
+        old = {m["model_id"]: m for m in index["models"]}
+    else:
+        old = {}
+    entries = []
+    for plan in plans:
+        prev = old.get(plan["model_id"], {})
+        path = sdir / model_filename(plan["model_id"])
+        if prev.get("status") == "failed" or (prev.get("status") == "done" and path.exists()):
+            entries.append(prev)
+        elif path.exists():
+            entries.append(_entry_from_file(path, plan) or {**plan, "file": None, "status": "pending"})
+        else:
+            entries.append({**plan, "file": None, "status": "pending"})
+    index = new_index(config.name, shard, config.num_shards, config.models_per_shard, seed, entries)
+    write_index(sdir, index)
+    return sdir, index
+
+
+def run_shard(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict[str, int]:
+    """Train every pending model of one shard (up to ``--limit``); return status counts."""
+    sdir, index = prepare_shard(config, shard, args.out, args.seed)
+    pos = {m["model_id"]: i for i, m in enumerate(index["models"])}
+    todo = [m for m in index["models"][: args.limit] if m["status"] == "pending"]
+    for name in sorted({m["hparams"]["dataset"] for m in todo}):  # convert/cache once, in the parent
+        load_images(name, args.sources.get(name))
+    overrides = {k: v for k, v in (("max_epochs", args.max_epochs), ("limit", args.limit)) if v is not None}
+    jobs = [{"config": config.name, "shard": shard, "shard_dir": str(sdir), "seed": args.seed,
+             "torch_seed": training_seed(config, m["model_id"], args.seed), "plan": {k: m[k] for k in
+             ("model_id", "split", "hparams", "n_weights", "n_conv_weights")}, "device": args.device,
+             "max_epochs": args.max_epochs, "overrides": overrides} for m in todo]
+    done_before = sum(m["status"] != "pending" for m in index["models"][: args.limit])
+    bar = tqdm(total=len(todo) + done_before, initial=done_before, unit="model",
+               desc=f"{config.name} shard {shard}", dynamic_ncols=True, disable=args.quiet)
+
+    def finish(entry: dict[str, Any]) -> None:
+        index["models"][pos[entry["model_id"]]] = entry
+        write_index(sdir, index)
+        bar.update(1)
+
+    epochs: dict[int, str] = {}
+
+    def show(msg: tuple[int, int, float]) -> None:
+        epochs[msg[0]] = f"{msg[1]}:{msg[2]:.2f}"
+        bar.set_postfix_str(" ".join(f"m{k} ep{v}" for k, v in sorted(epochs.items())), refresh=True)
+
+    if args.workers == 1:
+        _init_worker(torch.get_num_threads() if args.device == "cuda" else 1, None)
+        global _PROGRESS
+        for job in jobs:
+            _PROGRESS = _Direct(show)
+            finish(train_and_write(job))
+            epochs.pop(job["plan"]["model_id"], None)
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Manager() as manager:
+            q = manager.Queue()
+            with cf.ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker,
+                                        initargs=(1, q)) as pool:
+                futures = {pool.submit(train_and_write, j): j["plan"]["model_id"] for j in jobs}
+                pending = set(futures)
+                try:
+                    while pending:
+                        finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                        while True:
+                            try:
+                                show(q.get_nowait())
+                            except queue.Empty:
+                                break
+                        for f in finished:
+                            finish(f.result())
+                            epochs.pop(futures[f], None)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    bar.close()
+    counts: dict[str, int] = {}
+    for m in index["models"]:
+        counts[m["status"]] = counts.get(m["status"], 0) + 1
+    return counts
+
+
+class _Direct:
+    """A queue stand-in that shows progress at once (single-process runs)."""
+
+    def __init__(self, show):
+        self.put = show
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m train.generate", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python -m train.generate --config c_fixed_mini --shard 0 --workers 2")
+    p.add_argument("--config", default="c_fixed_mini", help=f"NWS config: {', '.join(CONFIGS)} (default c_fixed_mini)")
+    p.add_argument("--shard", default="0", help="shard number, 'all', or a range like 0-4 (default 0)")
+    p.add_argument("--num-shards", type=int, help="split the config into this many shards instead of its default "
+                   "(changes models per shard; hyper-parameters of a model id stay the same)")
+    p.add_argument("--out", type=Path, help="output root (default: $NWS_HOME or ~/.cache/nws)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--workers", type=int, default=1, help="models trained in parallel processes (default 1)")
+    p.add_argument("--seed", type=int, help="sampling seed (default: the config's, 0)")
+    p.add_argument("--limit", type=int, help="train only the first N models of each shard (smoke runs; recorded)")
+    p.add_argument("--max-epochs", type=int, help="cap epochs per model (smoke runs; recorded in the metadata)")
+    p.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                   help="read image source NAME from a local copy of its Hub dataset (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print one JSON line per model (hyper-parameters, "
+                   "weight counts) and train nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    try:
+        config = get_config(args.config)
+    except ValueError as err:
+        p.error(str(err))
+    if args.num_shards is not None:
+        if not 1 <= args.num_shards <= config.num_models:
+            p.error(f"--num-shards {args.num_shards} must be in 1..{config.num_models}")
+        from dataclasses import replace
+        config = replace(config, models_per_shard=-(-config.num_models // args.num_shards))
+    args.config_obj = config
+    n = config.num_shards
+    try:
+        if args.shard == "all":
+            args.shards = list(range(n))
+        elif "-" in args.shard:
+            a, b = (int(x) for x in args.shard.split("-"))
+            args.shards = list(range(a, b + 1))
+        else:
+            args.shards = [int(args.shard)]
+        if not args.shards or not all(0 <= s < n for s in args.shards):
+            raise ValueError
+    except ValueError:
+        p.error(f"--shard {args.shard!r} is not valid for {config.name}: expected 0..{n - 1}, a range a-b, or 'all'")
+    if args.device not in ("cpu", "cuda"):
+        p.error(f"--device {args.device!r} is not valid: expected cpu or cuda")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda was asked for but torch.cuda.is_available() is False; use --device cpu")
+    for name, value in (("--workers", args.workers), ("--limit", args.limit), ("--max-epochs", args.max_epochs)):
+        if value is not None and value < 1:
+            p.error(f"{name} {value} must be a positive integer")
+    args.sources = {}
+    for item in args.source:
+        name, sep, path = item.partition("=")
+        if not sep or name not in known_sources():
+            p.error(f"--source {item!r} is not valid: expected NAME=PATH with NAME one of {', '.join(known_sources())}")
+        args.sources[name] = path
+    args.seed = config.seed if args.seed is None else args.seed
+    args.out = args.out or nws_home()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = args.config_obj
+    if args.dry_run:
+        for s in args.shards:
+            for m in list(config.model_ids(s))[: args.limit]:
+                print(json.dumps({"shard": s, **model_plan(config, m, args.seed)}))
+        return 0
+    try:
+        for s in args.shards:
+            counts = run_shard(config, s, args)
+            print(f"{config.name} shard {s}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                  + f" -> {args.out / config.name / shard_dirname(s)}", file=sys.stderr)
+    except (UsageError, SourceError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished models are saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
