@@ -109,6 +109,13 @@ class Layout:
         """Rebuild from the JSON table stored with every record (see :meth:`table`)."""
         return cls([LayoutEntry(r["layer"], r["kind"], int(r["offset"]), tuple(r["shape"])) for r in table])
 
+    @classmethod
+    def from_json(cls, text: str) -> "Layout":
+        """Rebuild from the ``layout`` string of a dataset record."""
+        import json
+
+        return cls.from_table(json.loads(text))
+
     def table(self) -> list[dict[str, Any]]:
         return [{"layer": e.layer, "kind": e.kind, "offset": e.offset, "shape": list(e.shape)}
                 for e in self.entries]

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Before anything imports `datasets`: a private cache, and no network.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="nws_hf_cache_")
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,176 @@
+"""The ``datasets`` builder of the neural weight space.
+
+One record per (model, snapshot) of the models that ``train.generate`` finished, read from
+the shard files under the NWS home or ``data_dir`` (a local path or any fsspec URL). Each
+model file becomes one Arrow table of up to 20 rows, θ wrapped without copying, so loading
+and streaming cost little beyond reading the bytes. Splits are by model (``train``/``test``).
+
+Config options (pass them to ``load_dataset``): ``snapshots`` (indices 0–19, negative ones
+count from the end: ``snapshots=(-4, -3, -2, -1)`` keeps the last 4), ``converged_only``,
+``skip_corrupt`` (skip unreadable files and report them, instead of failing).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+import fsspec
+import numpy as np
+import pyarrow as pa
+from datasets.builder import Key
+from datasets.table import table_cast
+
+from nws_datasets.hub import config_root, find_indexes, resolve_root
+from nws_datasets.records import RecordError, parse_index, read_model, theta
+from nws_datasets.space import CONFIGS, HYPERPARAMETERS, NUM_SNAPSHOTS, NWSConfig
+
+logger = logging.getLogger("nws_datasets")
+
+_CITATION = """@inproceedings{eilertsen2020classifying,
+  title={Classifying the classifier: dissecting the weight space of neural networks},
+  author={Eilertsen, Gabriel and J{\\"o}nsson, Daniel and Ropinski, Timo and Unger, Jonas and Ynnerman, Anders},
+  booktitle={European Conference on Artificial Intelligence (ECAI)}, year={2020}}"""
+
+
+@dataclass
+class NWSBuilderConfig(datasets.BuilderConfig):
+    snapshots: tuple[int, ...] | None = None
+    converged_only: bool = False
+    skip_corrupt: bool = False
+
+    @property
+    def nws(self) -> NWSConfig:
+        return CONFIGS[self.name]
+
+    def snapshot_indices(self) -> list[int]:
+        chosen = range(NUM_SNAPSHOTS) if self.snapshots is None else self.snapshots
+        out = []
+        for s in chosen:
+            if not -NUM_SNAPSHOTS <= int(s) < NUM_SNAPSHOTS:
+                raise ValueError(f"snapshot {s} is out of range: expected -20..19")
+            out.append(int(s) % NUM_SNAPSHOTS)
+        return sorted(set(out))
+
+
+def features_for(config: NWSConfig) -> datasets.Features:
+    """The record schema of one NWS config."""
+    n = 92_868 if config.fixed_architecture else None
+    feats: dict[str, Any] = {
+        "model_id": datasets.Value("int64"), "snapshot": datasets.Value("int32"), "epoch": datasets.Value("int32"),
+        "progress": datasets.Value("float32"),
+        "weights": datasets.List(datasets.Value("float32"), length=n if n is not None else -1),
+    }
+    for h in HYPERPARAMETERS:
+        feats[h.name] = datasets.ClassLabel(names=config.label_names(h.name)) if h.categorical \
+            else datasets.Value("float64")
+    for k in ("train_accuracy", "val_accuracy", "test_accuracy", "final_test_accuracy"):
+        feats[k] = datasets.Value("float32")
+    feats.update({
+        "converged": datasets.Value("bool"), "n_weights": datasets.Value("int64"),
+        "n_conv_weights": datasets.Value("int64"),
+        # JSON of the layout table (layer, kind, offset, shape); a string keeps numpy/torch
+        # formatting fast. Decode with nws_datasets.architecture.Layout.from_json.
+        "layout": datasets.Value("string"),
+    })
+    return datasets.Features(feats)
+
+
+class NWS(datasets.ArrowBasedBuilder):
+    """Neural weight space: labelled weight snapshots of thousands of trained CNNs."""
+
+    BUILDER_CONFIG_CLASS = NWSBuilderConfig
+    BUILDER_CONFIGS = [NWSBuilderConfig(name=c.name, description=c.description) for c in CONFIGS.values()]
+    DEFAULT_CONFIG_NAME = "c_fixed_mini"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(description=self.config.nws.description, features=features_for(self.config.nws),
+                                    citation=_CITATION, license="mit")
+
+    def _split_generators(self, dl_manager):
+        name = self.config.name
+        options = self.storage_options or {}
+        indexes = list(find_indexes(self.config.data_dir, name, options))
+        if not indexes:
+            fs, where = config_root(self.config.data_dir, name, options)
+            raise FileNotFoundError(
+                f"no NWS shards of config {name!r} at {fs.unstrip_protocol(where)} (looked for shard-*/index.json). "
+                f"Generate them with: python -m train.generate --config {name} --shard all "
+                f"--out {resolve_root(self.config.data_dir)}")
+        self.config.snapshot_indices()  # validate early
+        files: dict[str, list[str]] = {"train": [], "test": []}
+        for url, text in indexes:
+            index = parse_index(text, url)
+            if index["config"] != name:
+                raise RecordError(f"{url}: shard index is for config {index['config']!r}, expected {name!r}")
+            fs, path = fsspec.core.url_to_fs(url, **options)
+            shard_dir = posixpath.dirname(path)
+            sizes = {posixpath.basename(i["name"]): i["size"] for i in fs.ls(shard_dir, detail=True)}
+            for m in index["models"]:
+                if m["status"] != "done" or (self.config.converged_only and not m["converged"]):
+                    continue
+                problem = None
+                if m["file"] not in sizes:
+                    problem = f"{url}: lists {m['file']} as done, but the file is missing"
+                elif sizes[m["file"]] != m["bytes"]:
+                    problem = (f"{fs.unstrip_protocol(posixpath.join(shard_dir, m['file']))}: {sizes[m['file']]} bytes, "
+                               f"the shard index expects {m['bytes']} (truncated or replaced?)")
+                if problem:
+                    self._corrupt(problem)
+                    continue
+                files[m["split"]].append(fs.unstrip_protocol(posixpath.join(shard_dir, m["file"])))
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"files": sorted(f)})
+                for split, f in files.items() if f]
+
+    def _corrupt(self, problem: str) -> None:
+        if not self.config.skip_corrupt:
+            raise RecordError(problem + " (pass skip_corrupt=True to skip such files)")
+        logger.warning("skipping corrupt NWS file: %s", problem)
+
+    def _generate_tables(self, files: list[str]):
+        snaps = self.config.snapshot_indices()
+        schema = self.info.features.arrow_schema
+        options = self.storage_options or {}
+        for i, url in enumerate(files):
+            with fsspec.open(url, "rb", **options) as f:
+                data = f.read()
+            try:
+                tensors, meta = read_model(data, url)
+            except RecordError as err:
+                self._corrupt(str(err))
+                continue
+            table = record_table(tensors, meta, snaps, self.config.nws)
+            yield Key(i, 0), table if table.schema.equals(schema) else table_cast(table, schema)
+
+
+def record_table(tensors: dict[str, np.ndarray], meta: dict[str, Any], snaps: list[int], config: NWSConfig) -> pa.Table:
+    """One model's records as an Arrow table: one row per kept snapshot in ``snaps``."""
+    th = theta(tensors, meta)[snaps]
+    n, nw = th.shape
+    values = pa.array(th.reshape(-1))
+    if config.fixed_architecture:
+        weights = pa.FixedSizeListArray.from_arrays(values, nw)
+    else:
+        weights = pa.ListArray.from_arrays(pa.array(np.arange(0, (n + 1) * nw, nw, dtype=np.int32)), values)
+    epochs = np.asarray(meta["snapshot_epochs"])[snaps]
+    cols: dict[str, Any] = {
+        "model_id": pa.array(np.full(n, meta["model_id"], np.int64)),
+        "snapshot": pa.array(np.asarray(snaps, np.int32)),
+        "epoch": pa.array(epochs.astype(np.int32)),
+        "progress": pa.array((epochs / max(meta["epochs"], 1)).astype(np.float32)),
+        "weights": weights,
+    }
+    for h in HYPERPARAMETERS:
+        value = meta["labels"][h.name] if h.categorical else meta["hparams"][h.name]
+        cols[h.name] = pa.array([value] * n, pa.int64() if h.categorical else pa.float64())
+    for k in ("train_accuracy", "val_accuracy", "test_accuracy"):
+        cols[k] = pa.array(np.asarray(meta[k], np.float32)[snaps])
+    cols["final_test_accuracy"] = pa.array(np.full(n, meta["final_test_accuracy"], np.float32))
+    cols["converged"] = pa.array([bool(meta["converged"])] * n)
+    cols["n_weights"] = pa.array(np.full(n, meta["n_weights"], np.int64))
+    cols["n_conv_weights"] = pa.array(np.full(n, meta["n_conv_weights"], np.int64))
+    cols["layout"] = pa.array([json.dumps(meta["layout"])] * n)
+    return pa.table(cols)

@@ -1,0 +1,77 @@
+"""Benchmark loading: ``python -m nws_datasets.bench [--data-dir DIR] [--config C]`` prints one JSON line.
+
+Reads the same generated shards four ways in one run and reports records/s and MB/s (of θ):
+the raw read of the safetensors files (bytes → numpy θ, the reference), ``load_dataset``
+preparing the Arrow cache, iterating the prepared dataset as numpy, and ``streaming=True``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import nws_datasets  # noqa: F401 - registers load_dataset("nws")
+from datasets import load_dataset
+
+from .hub import find_indexes
+from .records import parse_index, read_model, theta
+
+
+def _rate(records: int, nbytes: int, seconds: float) -> dict[str, float]:
+    return {"records_per_s": round(records / seconds, 1), "mb_per_s": round(nbytes / seconds / 1e6, 1),
+            "seconds": round(seconds, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nws_datasets.bench", description=__doc__)
+    p.add_argument("--data-dir", help="NWS root (default: $NWS_HOME or ~/.cache/nws)")
+    p.add_argument("--config", default="c_fixed_mini")
+    p.add_argument("--split", default="train")
+    args = p.parse_args(argv)
+    files = []
+    for url, text in find_indexes(args.data_dir, args.config, {}):
+        base = url.rsplit("/", 1)[0]
+        files += [f"{base}/{m['file']}" for m in parse_index(text, url)["models"]
+                  if m["status"] == "done" and m["split"] == args.split]
+    if not files:
+        p.error(f"no generated {args.config} models found; run python -m train.generate --config {args.config} first")
+
+    import fsspec
+
+    start, records, nbytes = time.perf_counter(), 0, 0
+    for url in files:
+        with fsspec.open(url, "rb") as f:
+            th = theta(*read_model(f.read(), url))
+        records, nbytes = records + len(th), nbytes + th.nbytes
+    raw = _rate(records, nbytes, time.perf_counter() - start)
+
+    with tempfile.TemporaryDirectory() as cache:
+        start = time.perf_counter()
+        ds = load_dataset("nws", args.config, data_dir=args.data_dir, split=args.split, cache_dir=cache)
+        prepare = _rate(len(ds), nbytes, time.perf_counter() - start)
+        start, n = time.perf_counter(), 0
+        for batch in ds.with_format("numpy").iter(batch_size=20):
+            n += len(batch["weights"])
+        prepared = _rate(n, nbytes, time.perf_counter() - start)
+        stream = load_dataset("nws", args.config, data_dir=args.data_dir, split=args.split, streaming=True)
+        start, n = time.perf_counter(), 0
+        for batch in stream.with_format("numpy").iter(batch_size=20):
+            assert isinstance(batch["weights"], np.ndarray)
+            n += len(batch["weights"])
+        streaming = _rate(n, nbytes, time.perf_counter() - start)
+    if not records == len(ds) == n:
+        raise SystemExit(f"record counts disagree: raw {records}, prepared {len(ds)}, streaming {n}")
+    print(json.dumps({"config": args.config, "split": args.split, "models": len(files), "records": records,
+                      "raw_read": raw, "load_dataset_prepare": prepare, "prepared_iter_numpy": prepared,
+                      "streaming_iter_numpy": streaming,
+                      "streaming_vs_raw": round(streaming["records_per_s"] / raw["records_per_s"], 3),
+                      "prepared_iter_vs_raw": round(prepared["records_per_s"] / raw["records_per_s"], 3)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

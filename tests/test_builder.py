@@ -1,0 +1,192 @@
+"""load_dataset("nws", ...): registration, records, splits, streaming, workers, bad input, fsspec."""
+import configparser
+import logging
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from datasets import load_dataset
+from datasets.distributed import split_dataset_by_node
+
+import nws_datasets
+from nws_datasets.architecture import Layout
+from nws_datasets.push import files_to_publish, publish_fsspec
+from nws_datasets.records import RecordError, read_index
+from nws_datasets.registration import SUPPORTED_DATASETS
+from nws_datasets.space import CONFIGS
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = CONFIGS["c_fixed_mini"]
+
+
+def index_entries(root: Path) -> dict[int, dict]:
+    out = {}
+    for sdir in sorted((root / "c_fixed_mini").glob("shard-*")):
+        out.update({m["model_id"]: m for m in read_index(sdir)["models"] if m["status"] == "done"})
+    return out
+
+
+def records(ds) -> dict[tuple[int, int], np.ndarray]:
+    return {(r["model_id"], r["snapshot"]): np.asarray(r["weights"]) for r in ds}
+
+
+def test_hook_is_installed_and_datasets_version_is_supported():
+    assert getattr(datasets.load.dataset_module_factory, "_nws_hook", False)
+    major = int(datasets.__version__.split(".")[0])
+    assert SUPPORTED_DATASETS[0] <= major < SUPPORTED_DATASETS[1]
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    pin = next(l for l in cfg["options"]["install_requires"].split("\n") if l.startswith("datasets"))
+    assert pin == f"datasets>={SUPPORTED_DATASETS[0]}.0,<{SUPPORTED_DATASETS[1]}"
+    nws_datasets._register()  # idempotent
+    assert not getattr(datasets.load.dataset_module_factory.__wrapped__, "_nws_hook", False)
+
+
+def test_load_from_an_empty_working_directory_with_the_default_home(tiny_nws, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing here: a cwd scan would fail with EmptyDatasetError
+    monkeypatch.setenv("NWS_HOME", str(tiny_nws))
+    ds = load_dataset("nws", "c_fixed_mini", split="train")
+    entries = index_entries(tiny_nws)
+    train_ids = {m for m, e in entries.items() if e["split"] == "train"}
+    assert set(ds["model_id"]) == train_ids and len(ds) == 20 * len(train_ids)
+    r = ds[0]
+    e = entries[r["model_id"]]
+    assert len(r["weights"]) == r["n_weights"] == 92_868 and r["n_conv_weights"] == 16_880
+    assert r["learning_rate"] == pytest.approx(e["hparams"]["learning_rate"])
+    assert Layout.from_json(r["layout"]).n_weights == 92_868
+
+
+def test_labels_decode_to_the_hyper_parameter_names(tiny_nws):
+    ds = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="test")
+    entries = index_entries(tiny_nws)
+    for r in ds.select(range(0, len(ds), 20)):
+        hp = entries[r["model_id"]]["hparams"]
+        for name in ("dataset", "optimizer", "activation", "initialization", "batch_size", "augmentation",
+                     "filter_size", "conv_width"):
+            assert ds.features[name].int2str(r[name]) == str(hp[name])
+    assert ds.features["optimizer"].names == ["adam", "rmsprop", "momentum"]
+    assert ds.features["dataset"].names == ["mnist_sample", "digits"]
+
+
+def test_splits_are_by_model(tiny_nws):
+    dd = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws))
+    train, test = set(dd["train"]["model_id"]), set(dd["test"]["model_id"])
+    assert train and test and not train & test
+    assert all(CONFIG.split_of(m) == "train" for m in train) and all(CONFIG.split_of(m) == "test" for m in test)
+    for split in dd.values():
+        assert Counter(split["model_id"]) == {m: 20 for m in set(split["model_id"])}
+
+
+def test_streaming_yields_exactly_the_non_streaming_records(tiny_nws):
+    for split in ("train", "test"):
+        ds = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split=split)
+        st = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split=split, streaming=True)
+        a, b = records(ds), records(st)
+        assert a.keys() == b.keys()
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+        first_ds, first_st = ds[0], next(iter(st))
+        assert {k: v for k, v in first_ds.items() if k != "weights"} == \
+               {k: v for k, v in first_st.items() if k != "weights"}
+
+
+def test_snapshot_selection_and_converged_only(tiny_nws):
+    ds = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train", snapshots=(-4, -3, -2, -1))
+    assert sorted(set(ds["snapshot"])) == [16, 17, 18, 19]
+    assert set(ds["progress"]) <= {np.float32(e / 2) for e in (1, 2)}
+    entries = index_entries(tiny_nws)
+    converged = {m for m, e in entries.items() if e["converged"] and e["split"] == "train"}
+    if converged:
+        dc = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train", converged_only=True)
+        assert set(dc["model_id"]) == converged
+    else:
+        with pytest.raises(ValueError):  # no converged training model: the split does not exist
+            load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train", converged_only=True)
+    with pytest.raises(ValueError, match="snapshot 20 is out of range"):
+        load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train", snapshots=(20,), streaming=True)
+
+
+def test_torch_and_numpy_formats(tiny_nws):
+    ds = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train")
+    batch = ds.with_format("torch")[:5]
+    assert isinstance(batch["weights"], torch.Tensor) and batch["weights"].shape == (5, 92_868)
+    assert batch["weights"].dtype == torch.float32 and batch["activation"].dtype == torch.int64
+    arr = ds.with_format("numpy")[:3]["weights"]
+    assert isinstance(arr, np.ndarray) and arr.shape == (3, 92_868) and arr.dtype == np.float32
+
+
+def test_dataloader_with_two_workers_sees_every_record_once(tiny_nws):
+    st = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train", streaming=True)
+    assert st.n_shards >= 2
+    loader = torch.utils.data.DataLoader(st.with_format("torch"), batch_size=7, num_workers=2)
+    seen = Counter()
+    for batch in loader:
+        seen.update(zip(batch["model_id"].tolist(), batch["snapshot"].tolist()))
+    expected = records(load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train"))
+    assert seen == Counter(expected.keys())
+
+
+def test_split_by_node_has_no_duplicates(tiny_nws):
+    st = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train", streaming=True)
+    parts = [Counter((r["model_id"], r["snapshot"]) for r in split_dataset_by_node(st, rank=k, world_size=2))
+             for k in range(2)]
+    assert not parts[0].keys() & parts[1].keys()
+    assert sum(parts, Counter()) == Counter((r["model_id"], r["snapshot"]) for r in st)
+
+
+@pytest.fixture
+def copy_of(tiny_nws, tmp_path):
+    dst = tmp_path / "nws"
+    shutil.copytree(tiny_nws, dst)
+    return dst
+
+
+def _first_file(root: Path) -> Path:
+    return sorted((root / "c_fixed_mini" / "shard-00000").glob("model-*.safetensors"))[0]
+
+
+def test_truncated_file_fails_naming_it_or_is_skipped_and_reported(copy_of, caplog):
+    f = _first_file(copy_of)
+    f.write_bytes(f.read_bytes()[:1000])
+    with pytest.raises(RecordError, match=rf"{f.name}.*bytes, the shard index expects"):
+        load_dataset("nws", "c_fixed_mini", data_dir=str(copy_of))
+    with caplog.at_level(logging.WARNING, logger="nws_datasets"):
+        dd = load_dataset("nws", "c_fixed_mini", data_dir=str(copy_of), skip_corrupt=True)
+    assert f.name in caplog.text
+    assert sum(len(d) for d in dd.values()) == 20 * (len(index_entries(copy_of)) - 1)
+
+
+def test_corrupted_header_and_missing_file_fail_clearly(copy_of):
+    f = _first_file(copy_of)
+    data = bytearray(f.read_bytes())
+    data[8:12] = b"#!?%"  # same size, broken header
+    f.write_bytes(bytes(data))
+    with pytest.raises(RecordError, match=rf"{f.name}: safetensors header is not valid JSON"):
+        load_dataset("nws", "c_fixed_mini", data_dir=str(copy_of), streaming=True, split=CONFIG.split_of(
+            int(f.stem.split("-")[1]))).__iter__().__next__()
+    f.unlink()
+    with pytest.raises(RecordError, match=rf"index.json: lists {f.name} as done, but the file is missing"):
+        load_dataset("nws", "c_fixed_mini", data_dir=str(copy_of))
+
+
+def test_unknown_config_and_nothing_generated(tmp_path):
+    with pytest.raises(ValueError, match="c_nope.*c_fixed_mini"):
+        load_dataset("nws", "c_nope", data_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"no NWS shards of config 'c_main'.*python -m train.generate "
+                                                r"--config c_main"):
+        load_dataset("nws", "c_main", data_dir=str(tmp_path / "empty"))
+
+
+def test_memory_filesystem_round_trip(tiny_nws):
+    files = files_to_publish(tiny_nws, ["c_fixed_mini"])
+    assert sum(p.name == "index.json" for p in files) == 2
+    publish_fsspec(tiny_nws, "memory://published/nws", files)
+    remote = load_dataset("nws", "c_fixed_mini", data_dir="memory://published/nws", split="train")
+    local = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train")
+    a, b = records(remote), records(local)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    st = load_dataset("nws", "c_fixed_mini", data_dir="memory://published/nws", split="train", streaming=True)
+    assert len(list(st)) == len(local)
