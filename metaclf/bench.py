@@ -1,0 +1,72 @@
+"""Benchmark meta-classification: ``python -m metaclf.bench`` prints one JSON line.
+
+Feature extraction (the 16 statistics over 10 windows of 5,000 weights per θ) in weights/s,
+next to numpy's plain ``np.sort`` of the same windows (the floor for exact percentiles) in
+the same run; and local DMC training samples/s (mini and paper widths) on the device.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from .dmc import DMC_PROFILES, local_dmc
+from .features import local_features
+
+
+def _timed(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def dmc_samples_per_s(profile: str, device: str, seconds: float) -> float:
+    model = local_dmc(5000, 5, DMC_PROFILES[profile]).to(device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    x, y = torch.randn(64, 1, 5000, device=device), torch.randint(0, 5, (64,), device=device)
+    n, start = 0, None
+    while start is None or time.perf_counter() - start < seconds:
+        if n == 128 and start is None:
+            n, start = 0, time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n += 64
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m metaclf.bench", description=__doc__)
+    p.add_argument("--models", type=int, default=200, help="θ vectors of 92,868 weights (default 200)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--seconds", type=float, default=5.0)
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((args.models, 92_868)).astype(np.float32)
+    n_conv = np.full(args.models, 16_880)
+    t_feat = _timed(lambda: local_features(weights, n_conv, 5000, 10, "all", 0))
+    n_win_weights = args.models * 10 * 5000
+    starts = rng.integers(0, 92_868 - 5000, (args.models, 10))
+    windows = np.stack([weights[i][starts[i][:, None] + np.arange(5000)] for i in range(args.models)]).reshape(-1, 5000)
+    t_sort = _timed(lambda: (np.sort(windows, axis=1), np.sort(np.diff(windows, axis=1), axis=1)))
+    out = {"device": args.device, "torch": torch.__version__, "feature_windows": args.models * 10,
+           "features_weights_per_s": round(n_win_weights / t_feat), "np_sort_weights_per_s": round(n_win_weights / t_sort),
+           "features_vs_np_sort": round(t_sort / t_feat, 3)}
+    for profile in ("mini", "paper"):
+        out[f"local_dmc_{profile}_train_samples_per_s"] = round(dmc_samples_per_s(profile, args.device, args.seconds), 1)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

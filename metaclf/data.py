@@ -1,0 +1,74 @@
+"""Weights and labels for meta-classification, read through the public ``load_dataset`` API."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import nws_datasets  # noqa: F401 - registers load_dataset("nws")
+from datasets import load_dataset
+from nws_datasets.space import CONFIGS, TARGETS, get_config
+
+
+@dataclass
+class WeightSet:
+    """Records of one split: θ (a 2D array for a fixed architecture, else a list of 1D arrays)."""
+
+    weights: np.ndarray | list[np.ndarray]
+    n_conv: np.ndarray  # conv/FC split point of each record
+    labels: np.ndarray  # class index of the target
+    model_id: np.ndarray
+    snapshot: np.ndarray
+    layout: str  # JSON layout of the first record (all records share it for a fixed architecture)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def fixed(self) -> bool:
+        return isinstance(self.weights, np.ndarray)
+
+    def lengths(self) -> np.ndarray:
+        return np.full(len(self), self.weights.shape[1]) if self.fixed else np.array([len(w) for w in self.weights])
+
+
+class TargetError(ValueError):
+    """A target that does not exist or cannot be learned from this config."""
+
+
+def check_target(target: str, config: str) -> list[str]:
+    """Class names of ``target`` in ``config``; raise :class:`TargetError` if it is unusable."""
+    if target not in TARGETS:
+        raise TargetError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    cfg = get_config(config)
+    if len(cfg.options(target)) < 2:
+        raise TargetError(f"target {target!r} is fixed to {cfg.options(target)[0]} in {config}; "
+                          f"use a random-architecture config ({', '.join(c for c in CONFIGS if 'main' in c)})")
+    return cfg.label_names(target)
+
+
+def load_split(config: str, split: str, target: str, snapshots: tuple[int, ...], data_dir: str | None = None,
+               converged_only: bool = True) -> WeightSet:
+    """Load one split of an NWS config for one target (converged models only by default)."""
+    ds = load_dataset("nws", config, split=split, data_dir=data_dir, snapshots=snapshots,
+                      converged_only=converged_only)
+    cols = ds.with_format("numpy", columns=["weights", "n_conv_weights", target, "model_id", "snapshot"])[:]
+    weights = cols["weights"]
+    if weights.dtype == object:
+        weights = [np.asarray(w, np.float32) for w in weights]
+    return WeightSet(weights, cols["n_conv_weights"].astype(np.int64), cols[target].astype(np.int64),
+                     cols["model_id"].astype(np.int64), cols["snapshot"].astype(np.int64), ds[0]["layout"])
+
+
+def balanced_models(model_ids: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of records whose model is in a random class-balanced subset of models.
+
+    Every class keeps K models, K being the size of the smallest class present; all records
+    (snapshots, windows) of a kept model are kept. Classes are drawn at random, not first-K.
+    """
+    models, first = np.unique(model_ids, return_index=True)
+    model_labels = labels[first]
+    classes, counts = np.unique(model_labels, return_counts=True)
+    k = counts.min()
+    keep = np.concatenate([rng.choice(models[model_labels == c], k, replace=False) for c in classes])
+    return np.isin(model_ids, keep)

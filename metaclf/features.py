@@ -1,0 +1,94 @@
+"""The 16 statistics of θ and ∇θ, and the global, layer-wise and local feature sets (App. E).
+
+Statistics: mean, variance, skewness and the 1/25/50/75/99th percentiles of the weights and
+of their finite difference ∇θ (consecutive weights) = 16. All are computed with numpy/scipy
+along the last axis of a 2D array, so many windows or models are processed in one call.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import skew
+
+from nws_datasets.architecture import Layout
+
+STATS = ("mean", "var", "skew", "p1", "p25", "p50", "p75", "p99")
+FEATURES = STATS + tuple(f"{s}_d" for s in STATS)
+PERCENTILES = (1, 25, 50, 75, 99)
+
+
+def _stats(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64, copy=False)
+    pct = np.percentile(x, PERCENTILES, axis=-1)
+    return np.column_stack([x.mean(-1), x.var(-1), skew(x, axis=-1), *pct])
+
+
+def statistics(x: np.ndarray) -> np.ndarray:
+    """[n, L] → [n, 16]: the statistics of each row and of its finite difference."""
+    x = np.atleast_2d(x)
+    return np.nan_to_num(np.hstack([_stats(x), _stats(np.diff(x, axis=-1))]))
+
+
+def global_features(weights: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """16 features over the whole θ of every record."""
+    if isinstance(weights, np.ndarray):
+        return statistics(weights)
+    return np.vstack([statistics(w[None]) for w in weights])
+
+
+def layerwise_groups(layout: Layout) -> list[tuple[str, slice]]:
+    """(name, slice) of every (layer, kind) group except the output layer: 30 for the fixed architecture."""
+    last = layout.entries[-1].layer
+    return [(e.key, slice(e.offset, e.offset + e.size)) for e in layout.entries if e.layer != last]
+
+
+def layerwise_features(weights: np.ndarray, layout: Layout) -> tuple[np.ndarray, list[str]]:
+    """16 features per layer and weight kind: [n, 16 × groups] (480 for the fixed architecture)."""
+    if not isinstance(weights, np.ndarray):
+        raise ValueError("layer-wise features need a fixed architecture (every θ with the same layout)")
+    groups = layerwise_groups(layout)
+    feats = np.hstack([statistics(weights[:, s]) for _, s in groups])
+    return feats, [f"{name}.{f}" for name, _ in groups for f in FEATURES]
+
+
+def part_bounds(n_weights: np.ndarray, n_conv: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi) of the weights a window may cover: all, conv only or FC only (never crossing the split)."""
+    if part == "all":
+        return np.zeros_like(n_weights), n_weights
+    if part == "conv":
+        return np.zeros_like(n_weights), n_conv
+    if part == "fc":
+        return n_conv, n_weights
+    raise ValueError(f"unknown part {part!r}; expected all, conv or fc")
+
+
+def window_starts(lo: np.ndarray, hi: np.ndarray, size: int, u: np.ndarray) -> np.ndarray:
+    """Window starts at relative positions ``u`` ∈ [0, 1] ([n] or [n, k]) inside [lo, hi − size]."""
+    span = (hi - lo - size).reshape((-1,) + (1,) * (np.ndim(u) - 1))
+    if np.any(span < 0):
+        raise ValueError(f"a window of {size} weights does not fit in a part of {int((hi - lo).min())} weights")
+    return lo.reshape(span.shape) + np.floor(u * (span + 1) - 1e-9).clip(0).astype(np.int64)
+
+
+def gather_windows(weights: np.ndarray | list[np.ndarray], starts: np.ndarray, size: int) -> np.ndarray:
+    """Windows θ[s : s + size] for starts [n, k] → [n, k, size], one fancy index per record set."""
+    offsets = np.arange(size)
+    if isinstance(weights, np.ndarray):
+        return np.take_along_axis(weights[:, None, :], starts[..., None] + offsets, axis=2)
+    return np.stack([w[s[:, None] + offsets] for w, s in zip(weights, starts)])
+
+
+def local_features(weights: np.ndarray | list[np.ndarray], n_conv: np.ndarray, size: int = 5000, windows: int = 10,
+                   part: str = "all", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """16 features of ``windows`` fixed random windows per θ: ([n·windows, 16], record index of each row).
+
+    Records whose part is shorter than ``size`` are left out (their index does not appear).
+    """
+    lengths = np.array([len(w) for w in weights]) if not isinstance(weights, np.ndarray) \
+        else np.full(len(weights), weights.shape[1])
+    lo, hi = part_bounds(lengths, n_conv, part)
+    ok = np.flatnonzero(hi - lo >= size)
+    u = np.random.default_rng(seed).random((len(ok), windows))
+    starts = window_starts(lo[ok], hi[ok], size, u)
+    sub = weights[ok] if isinstance(weights, np.ndarray) else [weights[i] for i in ok]
+    win = gather_windows(sub, starts, size)
+    return statistics(win.reshape(-1, size)), np.repeat(ok, windows)

@@ -1,0 +1,153 @@
+"""Meta-classifiers: statistics, windows, balancing, DMCs, and an end-to-end run on a tiny NWS."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from metaclf import dmc as dmc_mod
+from metaclf.data import balanced_models
+from metaclf.features import (FEATURES, gather_windows, layerwise_features, local_features, part_bounds,
+                              statistics, window_starts)
+from nws_datasets.architecture import Layout
+from nws_datasets.space import FIXED_ARCHITECTURE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_each_statistic_matches_scipy():
+    x = np.random.default_rng(0).gamma(2.0, size=(4, 777))
+    f = statistics(x)
+    assert f.shape == (4, 16) and len(FEATURES) == 16
+    for i, row in enumerate(x):
+        for offset, v in ((0, row), (8, np.diff(row))):
+            d = scipy.stats.describe(v)
+            np.testing.assert_allclose(f[i, offset + 0], d.mean, rtol=1e-10)
+            np.testing.assert_allclose(f[i, offset + 1], d.variance * (len(v) - 1) / len(v), rtol=1e-10)
+            np.testing.assert_allclose(f[i, offset + 2], d.skewness, rtol=1e-10)
+            np.testing.assert_allclose(f[i, offset + 3:offset + 8], scipy.stats.scoreatpercentile(v, [1, 25, 50, 75, 99]))
+
+
+def test_layerwise_features_have_480_columns_for_the_fixed_architecture():
+    layout = Layout.for_hparams(FIXED_ARCHITECTURE)
+    f, names = layerwise_features(np.random.default_rng(1).standard_normal((3, 92_868)), layout)
+    assert f.shape == (3, 480) and len(names) == 480 and names[0] == "conv1.weight.mean"
+    assert not any(n.startswith("fc3.") for n in names)
+
+
+@pytest.mark.parametrize("part", ["conv", "fc", "all"])
+def test_windows_never_cross_the_conv_fc_split(part):
+    rng = np.random.default_rng(2)
+    n_weights = rng.integers(20_000, 40_000, 50)
+    n_conv = rng.integers(6_000, 12_000, 50)
+    lo, hi = part_bounds(n_weights, n_conv, part)
+    u = np.concatenate([np.zeros((50, 1)), np.ones((50, 1)), rng.random((50, 30))], axis=1)
+    starts = window_starts(lo, hi, 5000, u)
+    assert np.all(starts >= lo[:, None]) and np.all(starts + 5000 <= hi[:, None])
+    assert np.all(starts[:, 0] == lo) and np.all(starts[:, 1] + 5000 == hi)  # both ends are reachable
+    if part == "conv":
+        assert np.all(starts + 5000 <= n_conv[:, None])
+    if part == "fc":
+        assert np.all(starts >= n_conv[:, None])
+
+
+def test_gathered_windows_are_the_right_slices_and_short_parts_are_skipped():
+    w = np.random.default_rng(3).standard_normal((4, 9000)).astype(np.float32)
+    starts = np.array([[0, 10], [5, 4000], [3999, 1], [7, 7]])
+    win = gather_windows(w, starts, 5000)
+    for i in range(4):
+        for k in range(2):
+            assert np.array_equal(win[i, k], w[i, starts[i, k]:starts[i, k] + 5000])
+    ragged = [w[0], w[1][:6000]]
+    assert np.array_equal(gather_windows(ragged, np.array([[0, 10], [5, 1000]]), 5000)[1, 1], w[1][1000:6000])
+    f, rows = local_features([w[0], w[1][:4000]], np.array([100, 100]), 5000, 10, "all", 0)
+    assert f.shape == (10, 16) and set(rows) == {0}
+
+
+def test_class_balancing_is_exact_and_random():
+    rng = np.random.default_rng(4)
+    model_ids = np.repeat(np.arange(100), 2)  # two records per model
+    labels = np.repeat(rng.choice(3, 100, p=[0.6, 0.3, 0.1]), 2)
+    k = np.bincount(labels[::2]).min()
+    masks = [balanced_models(model_ids, labels, np.random.default_rng(s)) for s in range(5)]
+    for m in masks:
+        kept_models = np.unique(model_ids[m])
+        assert np.all(np.bincount(labels[::2][kept_models], minlength=3) == k)
+        assert m.sum() == 2 * 3 * k  # every record of a kept model is kept
+    assert len({tuple(np.flatnonzero(m)) for m in masks}) > 1
+
+
+def test_table_3_weight_counts_and_adaptive_pooling():
+    paper = dmc_mod.DMC_PROFILES["paper"]
+    assert dmc_mod.n_weights(dmc_mod.local_dmc(5000, 5, paper)) == 10_407_685
+    assert dmc_mod.n_weights(dmc_mod.global_dmc(92_868, 5, paper)) == 10_948_997
+    assert [p for _, p in dmc_mod.local_conv_spec(5000)] == [p for _, p in dmc_mod.LOCAL_CONV]
+    pools = [sum(p for _, p in dmc_mod.local_conv_spec(s)) for s in (100, 1000, 5000, 20000)]
+    assert pools == sorted(pools) and pools[0] < pools[-1]
+    for s in (100, 500, 20000):  # every size still builds and runs
+        m = dmc_mod.local_dmc(s, 3, dmc_mod.DMC_PROFILES["mini"]).eval()
+        assert m(torch.randn(2, 1, s)).shape == (2, 3)
+
+
+def test_dmc_overfits_a_tiny_separable_set_and_resumes(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((32, 256)).astype(np.float32)
+    y = np.repeat([0, 1], 16)
+    x[y == 1] += 1.0  # class 1 is shifted
+    model = dmc_mod.local_dmc(256, 2, dmc_mod.DMC_PROFILES["mini"])
+    ckpt = tmp_path / "c.ckpt"
+    settings = {"run": 1}
+    first = dmc_mod.train(model, lambda b, r: x[b], y, 4, ckpt, settings, "cpu", 0, batch_size=8)
+    assert len(first["history"]) == 4 and ckpt.exists()
+    resumed = dmc_mod.train(model, lambda b, r: x[b], y, 60, ckpt, settings, "cpu", 0, batch_size=8)
+    assert resumed["resumed_from_epoch"] == 4 and len(resumed["history"]) == 60
+    pred = dmc_mod.predict_proba(model, x, "cpu").argmax(1)
+    assert (pred == y).mean() >= 0.95
+
+
+def _run(module: str, *args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("module", ["metaclf.svm", "metaclf.local", "metaclf.global", "metaclf.maps"])
+def test_bad_target_exits_2_listing_the_valid_ones(module):
+    r = _run(module, "--target", "colour")
+    assert r.returncode == 2
+    assert "unknown target 'colour'; expected one of dataset, batch_size, augmentation" in r.stderr
+
+
+def test_fixed_architecture_target_and_global_dmc_on_random_architectures_exit_2():
+    r = _run("metaclf.svm", "--target", "filter_size", "--config", "c_fixed")
+    assert r.returncode == 2 and "fixed to 5 in c_fixed" in r.stderr
+    r = _run("metaclf.global", "--target", "dataset", "--config", "c_main_mini")
+    assert r.returncode == 2 and "needs a fixed architecture" in r.stderr
+
+
+def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    common = ["--target", "augmentation", "--config", "c_fixed_mini", "--data-dir", str(tiny_nws),
+              "--out", str(tmp_path), "--include-unconverged"]
+    for module, extra in (("metaclf.svm", ["--rounds", "3"]), ("metaclf.svm", ["--kernel", "rbf", "--features", "local"]),
+                          ("metaclf.svm", ["--features", "layerwise"]), ("metaclf.local", ["--epochs", "2"]),
+                          ("metaclf.global", ["--epochs", "1"]), ("metaclf.maps", ["--positions", "3"])):
+        r = _run(module, *common, *extra, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "c_fixed_mini"
+    for name in ("svm-linear-global", "svm-rbf-local", "svm-linear-layerwise", "dmc-local", "dmc-global"):
+        res = json.loads((out / f"{name}-augmentation.json").read_text())
+        assert 0 <= res["accuracy_mean"] <= 1 and res["chance"] == 0.5 and res["classes"] == ["off", "on"]
+        assert len(res["confusion_matrix"]) == 2 and res["converged_only"] is False
+        assert (out / f"{name}-augmentation.confusion.png").stat().st_size > 1000
+    assert len(json.loads((out / "svm-linear-global-augmentation.json").read_text())["accuracy_rounds"]) == 3
+    assert (out / "svm-linear-global-augmentation.importance.png").exists()
+    m = json.loads((out / "maps-augmentation.json").read_text())
+    assert np.asarray(m["accuracy"]).shape == (20, 3)
+    assert (out / "maps-augmentation.png").exists() and (out / "summary.png").exists()
+    table = (tmp_path / "results.md").read_text()
+    assert "| augmentation | 0.500 |" in table and "dmc-local" in table
