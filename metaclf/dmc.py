@@ -51,7 +51,7 @@ class DMCProfile:
 
 DMC_PROFILES = {
     "paper": DMCProfile("paper"),
-    "mini": DMCProfile("mini", width=0.125, fc=128, local_epochs=150, global_epochs=30, eval_positions=10,
+    "mini": DMCProfile("mini", width=0.125, fc=128, local_epochs=150, global_epochs=15, eval_positions=10,
                        dropout=0.2),
 }
 
