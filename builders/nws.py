@@ -70,7 +70,9 @@ def features_for(config: NWSConfig) -> datasets.Features:
     for k in ("train_accuracy", "val_accuracy", "test_accuracy", "final_test_accuracy"):
         feats[k] = datasets.Value("float32")
     feats.update({
-        "converged": datasets.Value("bool"), "n_weights": datasets.Value("int64"),
+        "converged": datasets.Value("bool"), "epochs": datasets.Value("int32"),
+        "stop_reason": datasets.Value("string"), "wall_time_s": datasets.Value("float32"),
+        "n_weights": datasets.Value("int64"),
         "n_conv_weights": datasets.Value("int64"),
         # JSON of the layout table (layer, kind, offset, shape); a string keeps numpy/torch
         # formatting fast. Decode with nws_datasets.architecture.Layout.from_json.
@@ -170,6 +172,9 @@ def record_table(tensors: dict[str, np.ndarray], meta: dict[str, Any], snaps: li
         cols[k] = pa.array(np.asarray(meta[k], np.float32)[snaps])
     cols["final_test_accuracy"] = pa.array(np.full(n, meta["final_test_accuracy"], np.float32))
     cols["converged"] = pa.array([bool(meta["converged"])] * n)
+    cols["epochs"] = pa.array(np.full(n, meta["epochs"], np.int32))
+    cols["stop_reason"] = pa.array([meta["stop_reason"]] * n, pa.string())
+    cols["wall_time_s"] = pa.array(np.full(n, meta["wall_time_s"], np.float32))
     cols["n_weights"] = pa.array(np.full(n, meta["n_weights"], np.int64))
     cols["n_conv_weights"] = pa.array(np.full(n, meta["n_conv_weights"], np.int64))
     cols["layout"] = pa.array([json.dumps(meta["layout"])] * n)

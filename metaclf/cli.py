@@ -29,3 +29,13 @@ def validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
         return check_target(args.target, args.config)
     except TargetError as err:
         p.error(f"--target: {err}")
+
+
+def analysis_parser(prog: str, doc: str, default_config: str) -> argparse.ArgumentParser:
+    """Arguments of the analysis entry points (regression, statistics, embedding, report)."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=default_config, choices=list(CONFIGS), help="NWS config")
+    p.add_argument("--data-dir", help="NWS root (default: $NWS_HOME or ~/.cache/nws); any fsspec URL")
+    p.add_argument("--out", type=Path, default=Path("results"),
+                   help="output folder (default ./results); figures go to <out>/<config>/report")
+    return p

@@ -72,3 +72,30 @@ def balanced_models(model_ids: np.ndarray, labels: np.ndarray, rng: np.random.Ge
     k = counts.min()
     keep = np.concatenate([rng.choice(models[model_labels == c], k, replace=False) for c in classes])
     return np.isin(model_ids, keep)
+
+
+def model_frame(config: str, data_dir: str | None = None, snapshots: tuple[int, ...] | None = (-1,),
+                converged_only: bool = False):
+    """A pandas DataFrame of the NWS records without θ (one row per model and kept snapshot).
+
+    Categorical hyper-parameters are decoded to their option names; ``weights`` is never
+    materialized, so this stays small for the paper-sized configs.
+    """
+    ds = load_dataset("nws", config, split=None, data_dir=data_dir, snapshots=snapshots,
+                      converged_only=converged_only)
+    import pandas as pd
+
+    frames = []
+    for split, part in ds.items():
+        part = part.remove_columns(["weights", "layout"])
+        df = part.to_pandas()
+        for name in TARGETS:
+            df[name] = [part.features[name].names[i] for i in df[name]]
+        df["split"] = split
+        frames.append(df)
+    if not frames:  # e.g. converged_only and nothing converged: no split exists
+        from builders.nws import features_for
+
+        names = [k for k in features_for(get_config(config)) if k not in ("weights", "layout")]
+        return pd.DataFrame(columns=[*names, "split"])
+    return pd.concat(frames, ignore_index=True)
