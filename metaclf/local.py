@@ -124,14 +124,12 @@ def check_dmc_args(p, args) -> DMCProfile:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser("python -m metaclf.local", __doc__, "c_fixed_mini", "activation")
-    p.add_argument("--part", default="all", help="all, conv or fc weights")
+    p.add_argument("--part", default="all", choices=["all", "conv", "fc"], help="weights the windows cover")
     p.add_argument("--subset-size", default="5000", help="window size, or a comma-separated list for the sweep")
     add_dmc_args(p)
     args = p.parse_args(argv)
     classes = validate(p, args)
     profile = check_dmc_args(p, args)
-    if args.part not in ("all", "conv", "fc"):
-        p.error(f"--part {args.part!r} is not valid: expected all, conv or fc")
     try:
         sizes = [int(s) for s in args.subset_size.split(",")]
         assert all(s >= 16 for s in sizes)

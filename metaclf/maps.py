@@ -22,7 +22,7 @@ from nws_datasets.storage import write_json
 from . import results
 from .cli import parser, validate
 from .data import balanced_models, load_split
-from .dmc import local_dmc
+from .dmc import DMCProfile, local_dmc
 from .features import part_bounds
 from .local import add_dmc_args, check_dmc_args, run_local, windows
 
@@ -35,7 +35,7 @@ def performance_map(config: str, target: str, part: str, size: int, positions: i
         results.save(local_json, run_local(config, target, part, size, profile, device, out, seed, data_dir, classes,
                                                converged_only=converged_only))
     state = torch.load(ckpt, map_location=device, weights_only=False)
-    model = local_dmc(size, len(classes), check_profile(state["settings"]["profile"])).to(device)
+    model = local_dmc(size, len(classes), DMCProfile(**state["settings"]["profile"])).to(device)
     model.load_state_dict(state["model"])
     model.eval()
     test = load_split(config, "test", target, tuple(range(NUM_SNAPSHOTS)), data_dir, converged_only)
@@ -57,12 +57,6 @@ def performance_map(config: str, target: str, part: str, size: int, positions: i
             "test_models": int(len(np.unique(test.model_id[keep]))), "classes": classes}
 
 
-def check_profile(d: dict):
-    from .dmc import DMCProfile
-
-    return DMCProfile(**d)
-
-
 def plot_map(m: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -82,15 +76,13 @@ def plot_map(m: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser("python -m metaclf.maps", __doc__, "c_fixed_mini", "initialization")
-    p.add_argument("--part", default="all", help="all, conv or fc weights")
+    p.add_argument("--part", default="all", choices=["all", "conv", "fc"], help="weights the windows cover")
     p.add_argument("--subset-size", type=int, default=5000)
     p.add_argument("--positions", type=int, default=20, help="window positions across θ (default 20)")
     add_dmc_args(p)
     args = p.parse_args(argv)
     classes = validate(p, args)
     profile = check_dmc_args(p, args)
-    if args.part not in ("all", "conv", "fc"):
-        p.error(f"--part {args.part!r} is not valid: expected all, conv or fc")
     if args.positions < 2:
         p.error(f"--positions {args.positions} must be ≥ 2")
     m = performance_map(args.config, args.target, args.part, args.subset_size, args.positions, profile, args.device,
