@@ -31,3 +31,14 @@ def tiny_nws(tmp_path_factory, nws_home) -> Path:
     assert main(["--config", "c_fixed_mini", "--shard", "0-1", "--limit", "3", "--max-epochs", "2",
                  "--workers", "2", "--out", str(root), "--quiet"]) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_main(tmp_path_factory, nws_home) -> Path:
+    """A tiny random-architecture NWS: 3 models of c_main_mini shard 0, 1 epoch each."""
+    from train.generate import main
+
+    root = tmp_path_factory.mktemp("tiny_main")
+    assert main(["--config", "c_main_mini", "--shard", "0", "--limit", "3", "--max-epochs", "1",
+                 "--out", str(root), "--quiet"]) == 0
+    return root

@@ -190,3 +190,29 @@ def test_memory_filesystem_round_trip(tiny_nws):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     st = load_dataset("nws", "c_fixed_mini", data_dir="memory://published/nws", split="train", streaming=True)
     assert len(list(st)) == len(local)
+
+
+def test_random_architectures_load_as_variable_length_records(tiny_main):
+    dd = load_dataset("nws", "c_main_mini", data_dir=str(tiny_main))
+    rows = [r for split in dd.values() for r in split]
+    assert len(rows) == 3 * 20
+    assert all(len(r["weights"]) == r["n_weights"] for r in rows)
+    assert len({r["n_weights"] for r in rows}) > 1  # different architectures
+    for r in rows[::20]:
+        layout = Layout.from_json(r["layout"])
+        assert layout.n_weights == r["n_weights"] and layout.n_conv_weights == r["n_conv_weights"]
+    for name, split in dd.items():
+        st = load_dataset("nws", "c_main_mini", data_dir=str(tiny_main), split=name, streaming=True)
+        a, b = records(split), records(st)
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_metaclf_features_on_ragged_weights(tiny_main):
+    from metaclf.data import load_split
+    from metaclf.features import global_features, local_features
+
+    ws = load_split("c_main_mini", "train", "filter_size", (-1,), str(tiny_main), converged_only=False)
+    assert not ws.fixed and len(ws.weights) == len(ws) and ws.lengths().min() >= 21_260
+    assert global_features(ws.weights).shape == (len(ws), 16)
+    f, rows = local_features(ws.weights, ws.n_conv, 1000, 4, "fc", 0)
+    assert f.shape == (4 * len(set(rows.tolist())), 16) and np.isfinite(f).all()
