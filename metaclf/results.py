@@ -74,6 +74,8 @@ def load_results(out: Path) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
     """{config: {(method, target): result}} for every result JSON under ``out``."""
     found: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
     for p in sorted(out.glob("*/*.json")):
+        if "." in p.stem:  # members of a subset-size sweep (<method>-<target>.s<size>.json)
+            continue
         r = json.loads(p.read_text())
         if "method" in r and "target" in r:
             key = r["method"] + ("-" + r["part"] if r.get("part", "all") != "all" else "")

@@ -135,7 +135,8 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
               "--out", str(tmp_path), "--include-unconverged"]
     for module, extra in (("metaclf.svm", ["--rounds", "3"]), ("metaclf.svm", ["--kernel", "rbf", "--features", "local"]),
                           ("metaclf.svm", ["--features", "layerwise"]), ("metaclf.local", ["--epochs", "2"]),
-                          ("metaclf.global", ["--epochs", "1"]), ("metaclf.maps", ["--positions", "3"])):
+                          ("metaclf.global", ["--epochs", "1"]), ("metaclf.maps", ["--positions", "3"]),
+                          ("metaclf.local", ["--epochs", "1", "--subset-size", "300,1000"])):
         r = _run(module, *common, *extra, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
     out = tmp_path / "c_fixed_mini"
@@ -149,5 +150,8 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     m = json.loads((out / "maps-augmentation.json").read_text())
     assert np.asarray(m["accuracy"]).shape == (20, 3)
     assert (out / "maps-augmentation.png").exists() and (out / "summary.png").exists()
+    sweep = json.loads((out / "sweep-local-augmentation.json").read_text())
+    assert [r["subset_size"] for r in sweep["rows"]] == [300, 1000] and (out / "sweep-local-augmentation.png").exists()
+    assert sweep["rows"][0]["dmc_weights"] != sweep["rows"][1]["dmc_weights"]
     table = (tmp_path / "results.md").read_text()
     assert "| augmentation | 0.500 |" in table and "dmc-local" in table
