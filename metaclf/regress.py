@@ -35,26 +35,37 @@ from .data import model_frame  # noqa: E402
 CATEGORICAL = [h.name for h in HYPERPARAMETERS if h.categorical and h.name != "dataset"]
 
 
-def design(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Design matrix (intercept, learning rate, one-hot levels without reference) and all coefficient names."""
+def design(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Design matrix, every coefficient name, and the role of each level left out of the design.
+
+    The reference level of a hyper-parameter is its first option present in ``df`` (a level
+    with no model, e.g. constant initialization among converged models, cannot be one: the
+    design would be rank-deficient). Roles: ``reference``, ``absent`` (no model has it) or
+    ``fixed`` (the hyper-parameter does not vary).
+    """
     lr = HP["learning_rate"]
     cols = {"intercept": np.ones(len(df)), "learning_rate": (df["learning_rate"] - lr.low) / (lr.high - lr.low)}
-    names = ["intercept", "learning_rate"]
+    names, roles = ["intercept", "learning_rate"], {}
     for name in CATEGORICAL:
         levels = [str(o) for o in HP[name].options]
         names += [f"{name}={v}" for v in levels]
-        if df[name].nunique() < 2:
+        present = [v for v in levels if (df[name].astype(str) == v).any()]
+        for v in levels:
+            if v not in present:
+                roles[f"{name}={v}"] = "absent"
+        if len(present) < 2:
+            roles.update({f"{name}={v}": "fixed" for v in present})
             continue
-        for v in levels[1:]:  # the first option is the reference level
+        roles[f"{name}={present[0]}"] = "reference"
+        for v in present[1:]:
             cols[f"{name}={v}"] = (df[name].astype(str) == v).astype(float)
-    x = pd.DataFrame(cols, index=df.index)
-    return x.loc[:, x.std().gt(0) | (x.columns == "intercept")], names
+    return pd.DataFrame(cols, index=df.index), names, roles
 
 
 def fit(df: pd.DataFrame) -> dict[str, Any]:
     """OLS of standardized test accuracy on the design; coefficients and p-values by name."""
     y = (df["final_test_accuracy"] - df["final_test_accuracy"].mean()) / df["final_test_accuracy"].std(ddof=0)
-    x, names = design(df)
+    x, names, roles = design(df)
     model = sm.OLS(y.to_numpy(), x.to_numpy()).fit()
     coef = dict(zip(x.columns, model.params))
     pval = dict(zip(x.columns, model.pvalues))
@@ -68,7 +79,7 @@ def fit(df: pd.DataFrame) -> dict[str, Any]:
         "n_models": int(len(df)), "n_parameters": int(x.shape[1]), "r_squared": float(model.rsquared),
         "coefficients": {n: float(coef.get(n, 0.0)) for n in names},
         "p_values": {n: (float(pval[n]) if n in pval else None) for n in names},
-        "reference_or_constant": [n for n in names if n not in coef],
+        "roles": roles,  # levels without a coefficient: reference, absent or fixed
         "mae_linear_in_sample": float(np.abs(model.resid).mean()), "mae_constant_in_sample": float(np.abs(y).mean()),
         "mae_linear_cv5": float(np.mean(cv_lin)) if cv_lin else None,
         "mae_constant_cv5": float(np.mean(cv_const)) if cv_const else None,

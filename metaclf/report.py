@@ -48,7 +48,8 @@ def report(config: str, data_dir: str | None, out: Path) -> Path:
         names = [n for n in next(iter(fitted.values()))["coefficients"] if n != "intercept"]
         md += _table(["coefficient", *fitted], [
             [n, *(f"{r['coefficients'][n]:+.3f}" + ("" if r["p_values"][n] is not None and r["p_values"][n] < 0.05
-                                                    else " (n.s.)" if r["p_values"][n] is not None else " (ref.)")
+                                                    else " (n.s.)" if r["p_values"][n] is not None
+                                                    else f" ({r['roles'][n]})")
                   for r in fitted.values())] for n in names])
         md += [""] + _table(["dataset", "models", "R²", "MAE linear (CV)", "MAE constant (CV)"], [
             [d, str(r["n_models"]), f"{r['r_squared']:.3f}", f"{r['mae_linear_cv5'] or float('nan'):.3f}",

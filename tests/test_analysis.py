@@ -36,17 +36,23 @@ def test_regression_recovers_known_coefficients_and_p_values():
 
 def test_one_hot_coding_uses_the_first_option_as_reference():
     df, _ = synthetic(50)
-    x, names = design(df)
+    x, names, roles = design(df)
     for name in CATEGORICAL:
         first, *rest = [str(o) for o in HP[name].options]
         assert f"{name}={first}" not in x.columns and f"{name}={first}" in names
+        assert roles[f"{name}={first}"] == "reference"
         for v in rest:
             assert np.array_equal(x[f"{name}={v}"].to_numpy(), (df[name] == v).to_numpy(float))
     res = fit(df)
     assert res["coefficients"]["optimizer=adam"] == 0.0 and res["p_values"]["optimizer=adam"] is None
     df["filter_size"] = "5"  # a constant hyper-parameter drops out of the design
-    x, _ = design(df)
+    x, _, roles = design(df)
     assert not any(c.startswith("filter_size=") for c in x.columns)
+    assert roles["filter_size=5"] == "fixed" and roles["filter_size=3"] == "absent"
+    df = df[df["initialization"] != "constant"]  # no model with the first option: the next one is the reference
+    x, _, roles = design(df)
+    assert roles["initialization=constant"] == "absent" and roles["initialization=random_normal"] == "reference"
+    assert "initialization=glorot_uniform" in x.columns and np.linalg.matrix_rank(x.to_numpy()) == x.shape[1]
 
 
 def test_embedding_runs_on_a_small_nws(tiny_nws, tmp_path):
