@@ -150,7 +150,9 @@ class NWS(datasets.ArrowBasedBuilder):
 
 def record_table(tensors: dict[str, np.ndarray], meta: dict[str, Any], snaps: list[int], config: NWSConfig) -> pa.Table:
     """One model's records as an Arrow table: one row per kept snapshot in ``snaps``."""
-    th = theta(tensors, meta)[snaps]
+    th = theta(tensors, meta)
+    if len(snaps) != len(th):  # a selection copies; all 20 snapshots are used as they are
+        th = th[snaps]
     n, nw = th.shape
     values = pa.array(th.reshape(-1))
     if config.fixed_architecture:
