@@ -75,8 +75,11 @@ def fit(df: pd.DataFrame) -> dict[str, Any]:
         m = sm.OLS(y.iloc[tr].to_numpy(), x.iloc[tr].to_numpy()).fit()
         cv_lin.append(np.abs(m.predict(x.iloc[te].to_numpy()) - y.iloc[te]).mean())
         cv_const.append(np.abs(y.iloc[tr].mean() - y.iloc[te]).mean())
+    warning = (f"{len(df)} models for {x.shape[1]} parameters: too few for a stable fit; trust the "
+               "cross-validated error, not R² or the coefficients") if len(df) < 2 * x.shape[1] else None
     return {
         "n_models": int(len(df)), "n_parameters": int(x.shape[1]), "r_squared": float(model.rsquared),
+        "warning": warning,
         "coefficients": {n: float(coef.get(n, 0.0)) for n in names},
         "p_values": {n: (float(pval[n]) if n in pval else None) for n in names},
         "roles": roles,  # levels without a coefficient: reference, absent or fixed

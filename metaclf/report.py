@@ -54,6 +54,7 @@ def report(config: str, data_dir: str | None, out: Path) -> Path:
         md += [""] + _table(["dataset", "models", "R²", "MAE linear (CV)", "MAE constant (CV)"], [
             [d, str(r["n_models"]), f"{r['r_squared']:.3f}", f"{r['mae_linear_cv5'] or float('nan'):.3f}",
              f"{r['mae_constant_cv5'] or float('nan'):.3f}"] for d, r in fitted.items()])
+        md += [f"- **{d}**: {r['warning']}" for d, r in fitted.items() if r.get("warning")]
         md += ["", "![coefficients](regression_coefficients.png)", "", "![fit](regression_fit.png)", ""]
     if get_config(config).fixed_architecture:
         em = embed(config, data_dir, folder)

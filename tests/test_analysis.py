@@ -29,7 +29,8 @@ def test_regression_recovers_known_coefficients_and_p_values():
     np.testing.assert_allclose(c["learning_rate"] * scale, 0.5, atol=0.12)
     assert p["optimizer=rmsprop"] < 1e-10 and p["activation=sigmoid"] < 1e-10
     assert p["batch_size=64"] > 0.01 and abs(c["batch_size=64"] * scale) < 0.1
-    assert res["mae_linear_cv5"] < 0.5 * res["mae_constant_cv5"]
+    assert res["mae_linear_cv5"] < 0.5 * res["mae_constant_cv5"] and res["warning"] is None
+    assert "too few" in fit(df.iloc[:30])["warning"]
     assert res["n_parameters"] == 1 + 1 + sum(len(HP[n].options) - 1 for n in CATEGORICAL)
     assert len(res["coefficients"]) == 2 + sum(len(HP[n].options) for n in CATEGORICAL) == 34  # the paper's 34
 
