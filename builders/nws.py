@@ -24,9 +24,10 @@ import pyarrow as pa
 from datasets.builder import Key
 from datasets.table import table_cast
 
+from nws_datasets.architecture import Layout
 from nws_datasets.hub import config_root, find_indexes, resolve_root
 from nws_datasets.records import RecordError, parse_index, read_model, theta
-from nws_datasets.space import CONFIGS, HYPERPARAMETERS, NUM_SNAPSHOTS, NWSConfig
+from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE, HYPERPARAMETERS, NUM_SNAPSHOTS, NWSConfig
 
 logger = logging.getLogger("nws_datasets")
 
@@ -58,7 +59,7 @@ class NWSBuilderConfig(datasets.BuilderConfig):
 
 def features_for(config: NWSConfig) -> datasets.Features:
     """The record schema of one NWS config."""
-    n = 92_868 if config.fixed_architecture else None
+    n = Layout.for_hparams(FIXED_ARCHITECTURE).n_weights if config.fixed_architecture else None
     feats: dict[str, Any] = {
         "model_id": datasets.Value("int64"), "snapshot": datasets.Value("int32"), "epoch": datasets.Value("int32"),
         "progress": datasets.Value("float32"),

@@ -14,6 +14,9 @@ import time
 import numpy as np
 import torch
 
+from nws_datasets.architecture import Layout
+from nws_datasets.space import FIXED_ARCHITECTURE
+
 from .dmc import DMC_PROFILES, local_dmc
 from .features import local_features
 
@@ -47,16 +50,17 @@ def dmc_samples_per_s(profile: str, device: str, seconds: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m metaclf.bench", description=__doc__)
-    p.add_argument("--models", type=int, default=200, help="θ vectors of 92,868 weights (default 200)")
+    p.add_argument("--models", type=int, default=200, help="θ vectors of the fixed architecture (default 200)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--seconds", type=float, default=5.0)
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
-    weights = rng.standard_normal((args.models, 92_868)).astype(np.float32)
-    n_conv = np.full(args.models, 16_880)
+    layout = Layout.for_hparams(FIXED_ARCHITECTURE)
+    weights = rng.standard_normal((args.models, layout.n_weights)).astype(np.float32)
+    n_conv = np.full(args.models, layout.n_conv_weights)
     t_feat = _timed(lambda: local_features(weights, n_conv, 5000, 10, "all", 0))
     n_win_weights = args.models * 10 * 5000
-    starts = rng.integers(0, 92_868 - 5000, (args.models, 10))
+    starts = rng.integers(0, layout.n_weights - 5000, (args.models, 10))
     windows = np.stack([weights[i][starts[i][:, None] + np.arange(5000)] for i in range(args.models)]).reshape(-1, 5000)
     t_sort = _timed(lambda: (np.sort(windows, axis=1), np.sort(np.diff(windows, axis=1), axis=1)))
     out = {"device": args.device, "torch": torch.__version__, "feature_windows": args.models * 10,

@@ -15,7 +15,7 @@ import multiprocessing as mp
 import platform
 import queue
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +171,8 @@ def run_shard(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict[s
         bar.set_postfix_str(" ".join(f"m{k} ep{v}" for k, v in sorted(epochs.items())), refresh=True)
 
     if args.workers == 1:
-        _init_worker(torch.get_num_threads() if args.device == "cuda" else 1, None)
-        global _PROGRESS
+        _init_worker(torch.get_num_threads() if args.device == "cuda" else 1, _Direct(show))
         for job in jobs:
-            _PROGRESS = _Direct(show)
             finish(train_and_write(job))
             epochs.pop(job["plan"]["model_id"], None)
     else:
@@ -241,7 +239,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.num_shards is not None:
         if not 1 <= args.num_shards <= config.num_models:
             p.error(f"--num-shards {args.num_shards} must be in 1..{config.num_models}")
-        from dataclasses import replace
         config = replace(config, models_per_shard=-(-config.num_models // args.num_shards))
     args.config_obj = config
     n = config.num_shards
