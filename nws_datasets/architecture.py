@@ -142,8 +142,3 @@ class Layout:
             raise ValueError(f"θ has {theta.shape[-1]} weights, layout expects {self.n_weights}")
         lead = theta.shape[:-1]
         return {e.key: theta[..., e.offset:e.offset + e.size].reshape(lead + e.shape) for e in self.entries}
-
-    def mask(self, part: str) -> slice:
-        """Slice of θ for ``"all"``, ``"conv"`` or ``"fc"`` weights."""
-        return {"all": slice(0, self.n_weights), "conv": slice(0, self.n_conv_weights),
-                "fc": slice(self.n_conv_weights, self.n_weights)}[part]

@@ -12,7 +12,7 @@ the hyper-parameters of every model in it, on any machine and in any order of ex
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -144,17 +144,11 @@ class NWSConfig:
         n, k = self.num_models, self.num_train_models
         return "train" if ((model_id + 1) * k) // n > (model_id * k) // n else "test"
 
-    def shard_of(self, model_id: int) -> tuple[int, int]:
-        return divmod(model_id, self.models_per_shard)
-
     def model_ids(self, shard: int) -> range:
         if not 0 <= shard < self.num_shards:
             raise ValueError(f"shard {shard} is out of range for {self.name}: 0..{self.num_shards - 1}")
         start = shard * self.models_per_shard
         return range(start, min(start + self.models_per_shard, self.num_models))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 CONFIGS: dict[str, NWSConfig] = {c.name: c for c in (
