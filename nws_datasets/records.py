@@ -27,8 +27,13 @@ from .architecture import Layout
 from .space import NUM_SNAPSHOTS
 from .storage import atomic_path, write_json
 
-MODEL_FORMAT = "nws-model/1"
-INDEX_FORMAT = "nws-shard/1"
+#: Version 2: the TensorFlow-faithful protocol (BN after the FC activation, TensorLayer BN,
+#: NHWC flatten, TF1 optimizers and initializers, the authors' augmentation, class balancing
+#: and per-model validation splits). Version 1 files hold other weights and are refused.
+MODEL_FORMAT = "nws-model/2"
+INDEX_FORMAT = "nws-shard/2"
+REGENERATE = ("regenerate it with this version: python -m train.generate --config CONFIG --shard N "
+              "--out NEW_ROOT (version 1 weights come from a different training protocol)")
 INDEX_NAME = "index.json"
 METADATA_KEY = "nws"
 
@@ -74,7 +79,11 @@ def read_model(data: bytes, name: str = "<bytes>") -> tuple[dict[str, np.ndarray
     """
     header = _header(data, name)
     meta_raw = header.get("__metadata__", {})
-    if meta_raw.get("format") != MODEL_FORMAT or METADATA_KEY not in meta_raw:
+    found = meta_raw.get("format")
+    if isinstance(found, str) and found.startswith("nws-model/") and found != MODEL_FORMAT:
+        raise RecordError(f"{name}: NWS model format {found!r}, this version of nws reads {MODEL_FORMAT!r}; "
+                          + REGENERATE)
+    if found != MODEL_FORMAT or METADATA_KEY not in meta_raw:
         raise RecordError(f"{name}: not an NWS model file (format {meta_raw.get('format')!r}, "
                           f"expected {MODEL_FORMAT!r})")
     meta = json.loads(meta_raw[METADATA_KEY])
@@ -114,7 +123,11 @@ def parse_index(text: str, name: str) -> dict[str, Any]:
         index = json.loads(text)
     except ValueError as err:
         raise RecordError(f"{name}: shard index is not valid JSON ({err})") from None
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
+    found = index.get("format") if isinstance(index, dict) else None
+    if isinstance(found, str) and found.startswith("nws-shard/") and found != INDEX_FORMAT:
+        raise RecordError(f"{name}: NWS shard index format {found!r}, this version of nws reads "
+                          f"{INDEX_FORMAT!r}; " + REGENERATE)
+    if not isinstance(index, dict) or found != INDEX_FORMAT:
         raise RecordError(f"{name}: not an NWS shard index (expected format {INDEX_FORMAT!r})")
     for key in ("config", "shard", "models"):
         if key not in index:

@@ -1,8 +1,12 @@
 """Image sources: the five real datasets of the paper and the offline sets of the mini profile.
 
 Every source is converted once to uint8 arrays of shape N×32×32×3 (grey images replicated to
-three channels, other sizes resized with antialiasing), split into train / validation (10% of
-the training images, fixed permutation) / test, and cached as ``<NWS_HOME>/images/<name>.npz``.
+three channels; smaller images such as MNIST's 28×28 upsampled with TensorFlow 1's legacy
+bilinear resize, as the authors' graph did; larger ones downsampled with antialiasing), kept as
+a training pool and a test set, and cached as ``<NWS_HOME>/images/<name>.v2.npz``. The
+validation split is not fixed here: the trainer draws 10% of the pool per model from its seed.
+MNIST and Fashion-MNIST drop the first 5,000 training images, as TensorFlow's tutorial reader
+(the authors' loader) did, so their pool is the last 55,000.
 
 Real datasets are read with ``datasets.load_dataset`` from their public Hugging Face Hub
 copies, or from a local copy of the same files (a folder of the Hub's parquet files, or a
@@ -34,7 +38,10 @@ HUB_REPOS: dict[str, tuple[str, str | None]] = {
 }
 assert set(HUB_REPOS) == set(REAL_SOURCES)
 
-VALIDATION_FRACTION = 0.1
+#: Training images TensorFlow's tutorial MNIST reader kept aside (the first 5,000); the
+#: authors' loader never used them.
+TF_READER_SKIP: dict[str, int] = {"mnist": 5000, "fashion_mnist": 5000}
+CACHE_VERSION = "v2"  #: bump when the conversion changes, so old caches are not reused
 
 
 class SourceError(RuntimeError):
@@ -43,22 +50,41 @@ class SourceError(RuntimeError):
 
 @dataclass
 class ImageSet:
-    """One image dataset, split three ways; images uint8 N×32×32×3, labels int64 in 0..9."""
+    """One image dataset: the training pool (validation is drawn from it per model) and the test
+    set; images uint8 N×32×32×3, labels int64 in 0..9."""
 
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+        return {k: getattr(self, k) for k in ("x_train", "y_train", "x_test", "y_test")}
+
+
+def tf1_resize_bilinear(x: np.ndarray, size: int) -> np.ndarray:
+    """TensorFlow 1's legacy bilinear resize of N×H×W×C images to size×size (float32).
+
+    Source coordinate = destination × (in / out), no half-pixel offset, the upper neighbour
+    clamped to the last row/column (``align_corners=False, half_pixel_centers=False``).
+    """
+    x = np.asarray(x, dtype=np.float32)
+
+    def axis(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = np.arange(size, dtype=np.float64) * (n_in / size)
+        lo = np.floor(src).astype(np.int64)
+        return lo, np.minimum(lo + 1, n_in - 1), (src - lo).astype(np.float32)
+
+    y0, y1, dy = axis(x.shape[1])
+    x0, x1, dx = axis(x.shape[2])
+    rows = x[:, y0] + (x[:, y1] - x[:, y0]) * dy[None, :, None, None]
+    return rows[:, :, x0] + (rows[:, :, x1] - rows[:, :, x0]) * dx[None, None, :, None]
 
 
 def to_32x32x3(images: np.ndarray) -> np.ndarray:
-    """uint8 N×H×W(×C) → uint8 N×32×32×3: grey replicated, resized bilinearly with antialias."""
+    """uint8 N×H×W(×C) → uint8 N×32×32×3: grey replicated; smaller images upsampled with
+    :func:`tf1_resize_bilinear`, larger ones downsampled bilinearly with antialias; rounded."""
     x = np.asarray(images)
     if x.ndim == 3:
         x = x[..., None]
@@ -68,18 +94,11 @@ def to_32x32x3(images: np.ndarray) -> np.ndarray:
         x = x[..., :3]
     if x.shape[1:] == IMAGE_SHAPE:
         return np.ascontiguousarray(x, dtype=np.uint8)
+    if x.shape[1] <= IMAGE_SHAPE[0] and x.shape[2] <= IMAGE_SHAPE[1]:
+        return np.clip(np.round(tf1_resize_bilinear(x, IMAGE_SHAPE[0])), 0, 255).astype(np.uint8)
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(0, 3, 1, 2)
     t = F.interpolate(t, size=IMAGE_SHAPE[:2], mode="bilinear", antialias=True, align_corners=False)
     return t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-
-
-def _split(name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> ImageSet:
-    """Hold out 10% of the training images for validation with a fixed, per-source permutation."""
-    perm = np.random.default_rng(zlib.crc32(name.encode())).permutation(len(x))
-    n_val = int(round(VALIDATION_FRACTION * len(x)))
-    val, train = perm[:n_val], perm[n_val:]
-    return ImageSet(name, x[train], y[train].astype(np.int64), x[val], y[val].astype(np.int64),
-                    x_test, y_test.astype(np.int64))
 
 
 def _offline(name: str) -> ImageSet:
@@ -95,12 +114,12 @@ def _offline(name: str) -> ImageSet:
         images, y = np.round(d.images * (255 / 16)).astype(np.uint8), d.target
     else:  # pragma: no cover - guarded by load_images
         raise SourceError(name)
-    x = to_32x32x3(images)
+    x, y = to_32x32x3(images), y.astype(np.int64)
     # These sets have no official test split: hold out a fixed 20% as test.
     perm = np.random.default_rng(zlib.crc32(b"test:" + name.encode())).permutation(len(x))
     n_test = len(x) // 5
     te, tr = perm[:n_test], perm[n_test:]
-    return _split(name, x[tr], y[tr], x[te], y[te])
+    return ImageSet(name, x[tr], y[tr], x[te], y[te])
 
 
 def _image_column(features) -> tuple[str, str]:
@@ -146,9 +165,12 @@ def _real(name: str, location: str | None) -> ImageSet:
             f"Supply a local copy of the Hub dataset {repo!r} (its parquet files, or a DatasetDict "
             f"saved with save_to_disk) with --source {name}=PATH or NWS_SOURCE_{name.upper()}=PATH."
         ) from err
+    skip = TF_READER_SKIP.get(name, 0)
+    if skip and len(train) > skip:  # a copy of 5,000 images or fewer is a test fixture: kept whole
+        train = train.select(range(skip, len(train)))
     x, y = _convert_split(train, f"{name} train")
     x_test, y_test = _convert_split(test, f"{name} test")
-    return _split(name, x, y, x_test, y_test)
+    return ImageSet(name, x, y, x_test, y_test)
 
 
 def known_sources() -> tuple[str, ...]:
@@ -163,7 +185,7 @@ def load_images(name: str, location: str | None = None, cache: bool = True) -> I
     """
     if name not in known_sources():
         raise SourceError(f"unknown image source {name!r}; expected one of {', '.join(known_sources())}")
-    path = nws_home() / "images" / f"{name}.npz"
+    path = nws_home() / "images" / f"{name}.{CACHE_VERSION}.npz"
     if cache and path.exists():
         with np.load(path) as z:
             return ImageSet(name, **{k: z[k] for k in z.files})

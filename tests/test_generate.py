@@ -7,14 +7,17 @@ import sys
 import time
 from pathlib import Path
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 
-from nws_datasets.records import read_index, read_model, theta
+from nws_datasets.records import RecordError, read_index, read_model, theta
 from nws_datasets.sources import load_images
 from nws_datasets.space import CONFIGS, sample_hparams
 from train.generate import main
-from train.trainer import DeviceImages, train_model
+from train.trainer import DeviceImages, ModelData, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,3 +116,43 @@ def test_bad_arguments_exit_2_with_a_one_line_message(args, message):
     r = subprocess.run([sys.executable, "-m", "train.generate", *args], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2
     assert message in r.stderr
+
+
+def test_each_model_draws_its_own_validation_split_and_balanced_epochs():
+    config = CONFIGS["c_fixed_mini"]
+    images = DeviceImages(load_images("mnist_sample"), config.profile, "cpu")
+    a = ModelData(images, config.profile, torch.Generator().manual_seed(1))
+    b = ModelData(images, config.profile, torch.Generator().manual_seed(2))
+    assert len(a.y_val) == config.profile.val_images and not torch.equal(a.x_val, b.x_val)
+    # the validation images never appear among the model's training images
+    g = torch.Generator().manual_seed(3)
+    train_idx = torch.cat(a.class_indices)
+    assert len(train_idx) == int(0.9 * len(images.y_pool))
+    full = ModelData(images, replace(config.profile, val_images=None), torch.Generator().manual_seed(1))
+    assert len(set(train_idx.tolist())) == len(train_idx)
+    assert not set(train_idx.tolist()) & set(a.val_indices.tolist())
+    assert len(full.y_val) + len(train_idx) == len(images.y_pool)  # a partition of the pool
+    e1, e2 = a.epoch_indices(g, None), a.epoch_indices(g, None)
+    counts = torch.bincount(images.y_pool[e1], minlength=10)
+    assert torch.all(counts == a.per_class) and a.per_class == min(len(ix) for ix in a.class_indices)
+    assert not torch.equal(e1.sort().values, e2.sort().values)  # a new random K per class every epoch
+    assert len(a.epoch_indices(g, 512)) == 512
+
+
+def test_old_format_files_are_refused_naming_file_version_and_fix(tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "model-000001.safetensors"
+    save_file({"conv1.weight": np.zeros((20, 1), np.float32)}, str(path),
+              metadata={"format": "nws-model/1", "nws": "{}"})
+    with pytest.raises(RecordError, match=r"model-000001.safetensors: NWS model format 'nws-model/1'.*"
+                                          r"nws-model/2.*python -m train.generate"):
+        read_model(path.read_bytes(), str(path))
+    sdir = tmp_path / "c_fixed_mini" / "shard-00000"
+    sdir.mkdir(parents=True)
+    (sdir / "index.json").write_text(json.dumps({"format": "nws-shard/1", "config": "c_fixed_mini", "shard": 0,
+                                                 "models": []}))
+    r = subprocess.run([sys.executable, "-m", "train.generate", "--shard", "0", "--out", str(tmp_path), "--quiet"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "index.json: NWS shard index format 'nws-shard/1'" in r.stderr
+    assert "Traceback" not in r.stderr

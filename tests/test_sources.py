@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value
 
-from nws_datasets.sources import SourceError, load_images, to_32x32x3
+from nws_datasets.sources import SourceError, load_images, tf1_resize_bilinear, to_32x32x3
 
 
 def hub_like(n_train: int, n_test: int, shape: tuple, image_col: str = "image") -> DatasetDict:
@@ -24,12 +24,12 @@ def test_grey_28x28_parquet_folder_like_mnist(tmp_path, monkeypatch):
     for name, ds in dd.items():
         ds.to_parquet(str(tmp_path / "mnist" / "data" / f"{name}-00000-of-00001.parquet"))
     images = load_images("mnist", location=str(tmp_path / "mnist"))
-    assert images.x_train.shape == (45, 32, 32, 3) and images.x_val.shape == (5, 32, 32, 3)
+    assert images.x_train.shape == (50, 32, 32, 3)  # the whole pool: validation is drawn per model
     assert images.x_test.shape == (20, 32, 32, 3) and images.x_train.dtype == np.uint8
     # grey replicated to three identical channels
     assert np.array_equal(images.x_train[..., 0], images.x_train[..., 2])
-    assert sorted(np.concatenate([images.y_train, images.y_val]).tolist()) == sorted(dd["train"]["label"])
-    assert (tmp_path / "home" / "images" / "mnist.npz").exists()
+    assert images.y_train.tolist() == dd["train"]["label"]
+    assert (tmp_path / "home" / "images" / "mnist.v2.npz").exists()
     again = load_images("mnist", location="/nonexistent")  # served from the cache
     assert np.array_equal(again.x_train, images.x_train)
 
@@ -38,7 +38,7 @@ def test_rgb_96x96_saved_to_disk_like_stl10(tmp_path, monkeypatch):
     monkeypatch.setenv("NWS_HOME", str(tmp_path / "home"))
     hub_like(30, 10, (96, 96, 3), image_col="img").save_to_disk(str(tmp_path / "stl"))
     images = load_images("stl10", location=str(tmp_path / "stl"))
-    assert images.x_train.shape == (27, 32, 32, 3) and images.x_test.shape == (10, 32, 32, 3)
+    assert images.x_train.shape == (30, 32, 32, 3) and images.x_test.shape == (10, 32, 32, 3)
 
 
 def test_resize_is_exact_for_constant_images():
@@ -47,11 +47,26 @@ def test_resize_is_exact_for_constant_images():
     assert to_32x32x3(np.zeros((3, 8, 8), np.uint8)).shape == (3, 32, 32, 3)
 
 
+def test_upsampling_is_tensorflow1_legacy_bilinear():
+    """Source coordinate = destination × in/out, no half-pixel offset, upper neighbour clamped.
+
+    Row (0, 100) to width 4: sources 0, 0.5, 1, 1.5 → 0, 50, 100, 100 (PyTorch's half-pixel
+    resize would give 0, 25, 75, 100)."""
+    x = np.array([[0, 100], [200, 40]], np.float32).reshape(1, 2, 2, 1)
+    y = tf1_resize_bilinear(x, 4)[0, :, :, 0]
+    assert y[0].tolist() == [0, 50, 100, 100]
+    assert y[:, 0].tolist() == [0, 100, 200, 200]
+    assert y[1, 1] == 0.25 * (0 + 100 + 200 + 40)
+    m = np.random.default_rng(0).integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    up = to_32x32x3(m)
+    assert np.array_equal(up[0, ::8, ::8, 0], m[0, ::7, ::7])  # destination 8k reads source 7k exactly
+
+
 def test_offline_sources_ship_in_packages():
     m = load_images("mnist_sample")
-    assert (len(m.x_train), len(m.x_val), len(m.x_test)) == (3600, 400, 1000)
+    assert (len(m.x_train), len(m.x_test)) == (4000, 1000)
     d = load_images("digits")
-    assert d.x_train.shape[1:] == (32, 32, 3) and len(d.x_train) + len(d.x_val) + len(d.x_test) == 1797
+    assert d.x_train.shape[1:] == (32, 32, 3) and len(d.x_train) + len(d.x_test) == 1797
     assert set(np.unique(d.y_test)) == set(range(10))
     assert d.x_train.max() > 200  # rescaled from 0..16
 

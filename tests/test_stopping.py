@@ -19,6 +19,21 @@ def test_five_consecutive_decreases_stop_after_min_epochs():
     assert run(early) is None
 
 
+def test_stationary_epochs_pause_the_decrease_count_as_in_the_authors_code():
+    rising = [0.1 + 0.01 * t for t in range(25)]
+    top = rising[-1]
+    tail = [top - 0.01, top - 0.02, top - 0.02, top - 0.03, top - 0.04, top - 0.05]
+    assert run(rising + tail) == (30, "decreasing")  # the equal epoch did not reset the count
+    assert run(rising + [top - 0.01, top - 0.02, top + 0.1, top, top - 0.01, top - 0.02]) is None
+
+
+def test_stopping_is_possible_once_twenty_evaluations_exist():
+    """Epochs 15–19 decrease: the authors' code stops at t = 19 (20 evaluations)."""
+    curve = [0.1 + 0.01 * t for t in range(15)] + [0.2 - 0.01 * k for k in range(1, 6)]
+    assert run(curve) == (19, "decreasing")
+    assert run(curve[:-1]) is None
+
+
 def test_thirty_epochs_below_the_smoothed_accuracy():
     # zig-zag: every second epoch falls below the smoothed value, never 5 decreases in a row
     curve = [0.5] + [0.6 if t % 2 else 0.52 for t in range(1, 200)]

@@ -16,11 +16,12 @@ import time
 import torch
 import torch.nn.functional as F
 
+from nws_datasets.cnn import NWSCNN
 from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE
 
 from .augment import augment
 from .generate import main as generate
-from .model import NWSCNN, make_optimizer
+from .optim import make_optimizer
 
 
 def train_images_per_s(seconds: float, aug: bool, device: str) -> float:

@@ -32,7 +32,7 @@ from nws_datasets.space import (CONFIGS, CONVERGENCE_THRESHOLDS, NWSConfig, get_
                                 sample_hparams, training_seed)
 from nws_datasets.storage import nws_home
 
-from .trainer import DeviceImages, train_model
+from .trainer import PROTOCOL, DeviceImages, train_model
 
 
 class UsageError(Exception):
@@ -87,7 +87,9 @@ def train_and_write(job: dict[str, Any]) -> dict[str, Any]:
         "train_accuracy": res.train_accuracy, "val_accuracy": res.val_accuracy,
         "test_accuracy": res.test_accuracy, "final_test_accuracy": final, "converged": bool(converged),
         "val_history": res.val_history, "wall_time_s": res.wall_time_s, "device": device,
-        "profile": asdict(profile), "overrides": job["overrides"],
+        "profile": asdict(profile), "overrides": job["overrides"], "protocol": PROTOCOL,
+        "evaluation": {"source": hp["dataset"], "test_images": len(_IMAGES[key].y_test),
+                       "test_sha256": _IMAGES[key].test_sha256, "mode": "eval (BN running statistics, no dropout)"},
         "versions": {"nws_datasets": nws_datasets.__version__, "torch": torch.__version__,
                      "numpy": np.__version__, "python": platform.python_version()},
     }
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = run_shard(config, s, args)
             print(f"{config.name} shard {s}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
                   + f" -> {args.out / config.name / shard_dirname(s)}", file=sys.stderr)
-    except (UsageError, SourceError) as err:
+    except (UsageError, SourceError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
