@@ -7,10 +7,16 @@ and streaming cost little beyond reading the bytes. Splits are by model (``train
 
 Config options (pass them to ``load_dataset``): ``snapshots`` (indices 0–19, negative ones
 count from the end: ``snapshots=(-4, -3, -2, -1)`` keeps the last 4), ``converged_only``,
-``skip_corrupt`` (skip unreadable files and report them, instead of failing).
+``skip_corrupt`` (skip unreadable files and report them, instead of failing),
+``verify_checksums`` (default True: each file's sha256 must match its index entry).
+
+Every file is validated against the record schema on read (:func:`nws_datasets.records.read_model`)
+and against its index entry (model id, split, convergence); a model listed twice fails, and
+a model file that no index lists is reported in the log.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import posixpath
@@ -42,6 +48,7 @@ class NWSBuilderConfig(datasets.BuilderConfig):
     snapshots: tuple[int, ...] | None = None
     converged_only: bool = False
     skip_corrupt: bool = False
+    verify_checksums: bool = True
 
     @property
     def nws(self) -> NWSConfig:
@@ -104,15 +111,31 @@ class NWS(datasets.ArrowBasedBuilder):
                 f"Generate them with: python -m train.generate --config {name} --shard all "
                 f"--out {resolve_root(self.config.data_dir)}")
         self.config.snapshot_indices()  # validate early
-        files: dict[str, list[str]] = {"train": [], "test": []}
+        files: dict[str, list[tuple[str, dict[str, Any]]]] = {"train": [], "test": []}
+        seen: dict[int, str] = {}
         for url, text in indexes:
-            index = parse_index(text, url)
+            try:
+                index = parse_index(text, url)
+            except RecordError as err:
+                self._corrupt(str(err))
+                continue
             if index["config"] != name:
                 raise RecordError(f"{url}: shard index is for config {index['config']!r}, expected {name!r}")
             fs, path = fsspec.core.url_to_fs(url, **options)
             shard_dir = posixpath.dirname(path)
             sizes = {posixpath.basename(i["name"]): i["size"] for i in fs.ls(shard_dir, detail=True)}
+            listed = {m["file"] for m in index["models"] if m["status"] == "done"}
+            unlisted = sorted(f for f in sizes if f.startswith("model-") and f.endswith(".safetensors")
+                              and f not in listed)
+            if unlisted:
+                logger.warning("%s: %d model file(s) on disk are not listed as done in the index (%s); "
+                               "run train.generate on this shard again to adopt them", url, len(unlisted),
+                               ", ".join(unlisted[:5]))
             for m in index["models"]:
+                if m["status"] == "done" and m["model_id"] in seen:
+                    self._corrupt(f"{url}: model {m['model_id']} is also listed in {seen[m['model_id']]}")
+                    continue
+                seen[m["model_id"]] = url
                 if m["status"] != "done" or (self.config.converged_only and not m["converged"]):
                     continue
                 problem = None
@@ -124,8 +147,8 @@ class NWS(datasets.ArrowBasedBuilder):
                 if problem:
                     self._corrupt(problem)
                     continue
-                files[m["split"]].append(fs.unstrip_protocol(posixpath.join(shard_dir, m["file"])))
-        return [datasets.SplitGenerator(name=split, gen_kwargs={"files": sorted(f)})
+                files[m["split"]].append((fs.unstrip_protocol(posixpath.join(shard_dir, m["file"])), m))
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"files": sorted(f, key=lambda x: x[0])})
                 for split, f in files.items() if f]
 
     def _corrupt(self, problem: str) -> None:
@@ -133,15 +156,25 @@ class NWS(datasets.ArrowBasedBuilder):
             raise RecordError(problem + " (pass skip_corrupt=True to skip such files)")
         logger.warning("skipping corrupt NWS file: %s", problem)
 
-    def _generate_tables(self, files: list[str]):
+    def _generate_tables(self, files: list[tuple[str, dict[str, Any]]]):
         snaps = self.config.snapshot_indices()
         schema = self.info.features.arrow_schema
         options = self.storage_options or {}
-        for i, url in enumerate(files):
+        for i, (url, entry) in enumerate(files):
             with fsspec.open(url, "rb", **options) as f:
                 data = f.read()
             try:
+                if self.config.verify_checksums and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                    raise RecordError(f"{url}: sha256 {hashlib.sha256(data).hexdigest()}, the shard index expects "
+                                      f"{entry['sha256']} (replaced or corrupted? verify_checksums=False skips "
+                                      "this check)")
                 tensors, meta = read_model(data, url)
+                for key in ("model_id", "split", "converged"):
+                    if meta[key] != entry[key]:
+                        raise RecordError(f"{url}: {key} is {meta[key]!r} in the file, the shard index says "
+                                          f"{entry[key]!r}")
+                if meta["config"] != self.config.name:
+                    raise RecordError(f"{url}: config is {meta['config']!r} in the file, expected {self.config.name!r}")
             except RecordError as err:
                 self._corrupt(str(err))
                 continue

@@ -13,8 +13,9 @@ from nws_datasets.space import TARGETS, get_config
 
 from . import results, svm
 from .cli import parser, validate
-from .data import TargetError, check_target
+from .data import DataError, TargetError, check_target
 from .local import add_dmc_args, check_dmc_args, run_local
+from nws_datasets.cli import run_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             path = results.result_path(args.out, args.config, method, target)
             if path.exists():
                 continue
-            res = job()
+            try:
+                res = job()
+            except DataError as err:
+                print(f"{args.config} {method} {target}: skipped, {err}", flush=True)
+                continue
             results.save(path, res)
             print(f"{args.config} {method} {target}: {res['accuracy_mean']:.3f} ± {res['accuracy_std']:.3f} "
                   f"(chance {res['chance']:.3f})", flush=True)
@@ -71,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -19,6 +19,7 @@ from nws_datasets.space import FIXED_ARCHITECTURE
 
 from .dmc import DMC_PROFILES, local_dmc
 from .features import local_features
+from nws_datasets.cli import positive_int, run_main
 
 
 def _timed(fn, repeat: int = 3) -> float:
@@ -50,7 +51,7 @@ def dmc_samples_per_s(profile: str, device: str, seconds: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m metaclf.bench", description=__doc__)
-    p.add_argument("--models", type=int, default=200, help="θ vectors of the fixed architecture (default 200)")
+    p.add_argument("--models", type=positive_int, default=200, help="θ vectors of the fixed architecture (default 200)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--seconds", type=float, default=5.0)
     args = p.parse_args(argv)
@@ -73,4 +74,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nws_datasets.cli import data_dir, out_dir, seed
 from nws_datasets.space import CONFIGS, TARGETS
 
 from .data import TargetError, check_target
@@ -13,9 +14,9 @@ def parser(prog: str, doc: str, default_config: str, default_target: str) -> arg
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--target", default=default_target, help=f"hyper-parameter to classify: {', '.join(TARGETS)}")
     p.add_argument("--config", default=default_config, help=f"NWS config: {', '.join(CONFIGS)}")
-    p.add_argument("--data-dir", help="NWS root (default: $NWS_HOME or ~/.cache/nws); any fsspec URL")
-    p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default ./results)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", type=data_dir, help="NWS root (default: $NWS_HOME or ~/.cache/nws); any fsspec URL")
+    p.add_argument("--out", type=out_dir, default=Path("results"), help="output folder (default ./results)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--include-unconverged", action="store_true",
                    help="use every finished model, not only converged ones (the paper uses converged only)")
     return p
@@ -35,7 +36,7 @@ def analysis_parser(prog: str, doc: str, default_config: str) -> argparse.Argume
     """Arguments of the analysis entry points (regression, statistics, embedding, report)."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=default_config, choices=list(CONFIGS), help="NWS config")
-    p.add_argument("--data-dir", help="NWS root (default: $NWS_HOME or ~/.cache/nws); any fsspec URL")
-    p.add_argument("--out", type=Path, default=Path("results"),
+    p.add_argument("--data-dir", type=data_dir, help="NWS root (default: $NWS_HOME or ~/.cache/nws); any fsspec URL")
+    p.add_argument("--out", type=out_dir, default=Path("results"),
                    help="output folder (default ./results); figures go to <out>/<config>/report")
     return p

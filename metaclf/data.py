@@ -47,11 +47,36 @@ def check_target(target: str, config: str) -> list[str]:
     return cfg.label_names(target)
 
 
+class DataError(ValueError):
+    """The NWS holds too few usable models for a meta-classifier; the message says how many and why."""
+
+
 def load_split(config: str, split: str, target: str, snapshots: tuple[int, ...], data_dir: str | None = None,
-               converged_only: bool = True) -> WeightSet:
-    """Load one split of an NWS config for one target (converged models only by default)."""
-    ds = load_dataset("nws", config, split=split, data_dir=data_dir, snapshots=snapshots,
-                      converged_only=converged_only)
+               converged_only: bool = True, min_classes: int = 2) -> WeightSet:
+    """Load one split of an NWS config for one target (converged models only by default).
+
+    Raises :class:`DataError` when the split has no model or fewer than ``min_classes``
+    classes of ``target``, naming how many models there are and why too few qualify.
+    """
+    which = "converged " if converged_only else ""
+    try:
+        ds = load_dataset("nws", config, split=split, data_dir=data_dir, snapshots=snapshots,
+                          converged_only=converged_only)
+    except ValueError as err:
+        if "split" not in str(err).lower():
+            raise
+        total = model_frame(config, data_dir, converged_only=False)
+        n = int((total["split"] == split).sum()) if len(total) else 0
+        raise DataError(f"{config}: no {which}model in the {split} split ({n} finished models there"
+                        + (", none converged; --include-unconverged uses them all" if converged_only and n else "")
+                        + ")") from None
+    found = np.unique(np.asarray(ds[target]))
+    if len(found) < min_classes:
+        names = ds.features[target].names
+        n_models = len(np.unique(np.asarray(ds["model_id"])))
+        raise DataError(f"{config}: the {split} split has {n_models} {which}models, all with {target} = "
+                        f"{', '.join(names[i] for i in found)}; a meta-classifier needs at least 2 classes "
+                        "(generate more models" + (" or pass --include-unconverged)" if converged_only else ")"))
     cols = ds.with_format("numpy", columns=["weights", "n_conv_weights", target, "model_id", "snapshot"])[:]
     weights = cols["weights"]
     if weights.dtype == object:

@@ -12,6 +12,7 @@ same run is started again.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nws_datasets.storage import atomic_path
+from . import checkpoint as checkpoints
 
 # (channels, max-pool after) of the conv layers of Table 3
 LOCAL_CONV = [(8, 1), (16, 1), (32, 0), (64, 1), (128, 0), (256, 1), (256, 1), (256, 1), (256, 1), (256, 0),
@@ -124,15 +125,12 @@ def train(model: DMC, sample: Sampler, labels: np.ndarray, epochs: int, checkpoi
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.95 ** min(50, (50 * step) // total))
     rng = np.random.default_rng(seed)
     start_epoch, history = 0, []
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["settings"] == settings:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-            sched.load_state_dict(state["sched"])
-            rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-            start_epoch, history = state["epoch"], state["history"]
+    settings = json.loads(json.dumps(settings))  # as it reads back from the checkpoint
+    if checkpoint.exists() and checkpoints.read_state(checkpoint)["settings"] == settings:
+        state = checkpoints.load(checkpoint, model, opt, device)
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]
+        start_epoch, history = state["epoch"], state["history"]
     y_all = torch.as_tensor(labels, device=device)
     bar = tqdm(range(start_epoch, epochs), initial=start_epoch, total=epochs, desc=desc, unit="epoch")
     t0 = time.perf_counter()
@@ -155,10 +153,9 @@ def train(model: DMC, sample: Sampler, labels: np.ndarray, epochs: int, checkpoi
             correct += (logits.argmax(1) == y_all[b]).sum().item()
         history.append({"epoch": epoch + 1, "loss": loss_sum / len(order), "train_accuracy": correct / len(order)})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", acc=f"{history[-1]['train_accuracy']:.3f}")
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"settings": settings, "model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "rng": rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "history": history}, tmp)
+        checkpoints.save(checkpoint, model, opt, {"settings": settings, "sched": sched.state_dict(),
+                                                  "rng": rng.bit_generator.state, "epoch": epoch + 1,
+                                                  "history": history})
     bar.close()
     return {"history": history, "train_seconds": time.perf_counter() - t0, "resumed_from_epoch": start_epoch}
 

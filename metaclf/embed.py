@@ -23,6 +23,7 @@ import nws_datasets  # noqa: E402,F401
 from datasets import load_dataset  # noqa: E402
 from nws_datasets.space import get_config  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
+from nws_datasets.cli import positive_int, run_main
 
 COLOURS = ("dataset", "learning_rate", "augmentation", "optimizer", "activation", "initialization", "progress",
            "test_error")
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from .cli import analysis_parser
 
     p = analysis_parser("python -m metaclf.embed", __doc__, "c_fixed_mini")
-    p.add_argument("--components", type=int, default=10, help="PCA components (default 10)")
+    p.add_argument("--components", type=positive_int, default=10, help="PCA components (default 10)")
     args = p.parse_args(argv)
     if not get_config(args.config).fixed_architecture:
         p.error(f"--config {args.config!r}: the embedding needs a fixed architecture (c_fixed, c_fixed_mini)")
@@ -97,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

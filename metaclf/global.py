@@ -14,6 +14,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from metaclf import results
 from metaclf.cli import parser, validate
@@ -22,6 +23,7 @@ from metaclf.dmc import global_dmc, n_weights, predict_proba, profile_dict, trai
 from metaclf.evaluate import model_level
 from metaclf.local import add_dmc_args, check_dmc_args
 from nws_datasets.space import get_config
+from nws_datasets.cli import run_main
 
 SNAPSHOTS = (-4, -3, -2, -1)
 
@@ -32,6 +34,7 @@ def run_global(config: str, target: str, profile, device: str, out, seed: int, d
     train_ws, test_ws = (load_split(config, s, target, SNAPSHOTS, data_dir, converged_only) for s in ("train", "test"))
     keep = np.flatnonzero(balanced_models(train_ws.model_id, train_ws.labels, np.random.default_rng(seed)))
     epochs = epochs or profile.global_epochs
+    torch.manual_seed(seed)  # the initial DMC weights depend on the seed only
     model = global_dmc(train_ws.weights.shape[1], len(classes), profile)
     ckpt = results.result_path(out, config, "dmc-global", target).with_suffix(".ckpt")
     settings = {"config": config, "target": target, "profile": profile_dict(profile), "epochs": epochs,
@@ -68,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

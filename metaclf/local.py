@@ -22,10 +22,11 @@ import torch
 
 from . import results
 from .cli import parser, validate
-from .data import WeightSet, balanced_models, load_split
+from .data import DataError, WeightSet, balanced_models, load_split
 from .dmc import DMC_PROFILES, DMCProfile, local_dmc, n_weights, predict_proba, profile_dict, train
 from .evaluate import model_level
 from .features import gather_windows, part_bounds, window_starts
+from nws_datasets.cli import positive_int, run_main
 
 SNAPSHOTS = (-2, -1)
 
@@ -46,9 +47,13 @@ def run_local(config: str, target: str, part: str, size: int, profile: DMCProfil
     for name, ws in (("train", train_ws), ("test", test_ws)):
         lo, hi = part_bounds(ws.lengths(), ws.n_conv, part)
         bounds[name] = (lo, hi, np.flatnonzero(hi - lo >= size))
+        if not len(bounds[name][2]):
+            raise DataError(f"--subset-size {size} is larger than the {part} weights of every {name} record "
+                            f"(at most {int((hi - lo).max())}); use a smaller --subset-size")
     lo, hi, ok = bounds["train"]
     keep = ok[balanced_models(train_ws.model_id[ok], train_ws.labels[ok], np.random.default_rng(seed))]
     epochs = epochs or profile.local_epochs
+    torch.manual_seed(seed)  # the initial DMC weights depend on the seed only
     model = local_dmc(size, len(classes), profile)
     method = "dmc-local"
     ckpt = results.result_path(out, config, method, target, part).with_suffix(f".s{size}.ckpt")
@@ -103,7 +108,7 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def add_dmc_args(p) -> None:
-    p.add_argument("--epochs", type=int, help="training epochs (default: the profile's)")
+    p.add_argument("--epochs", type=positive_int, help="training epochs (default: the profile's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--profile", help="mini (small widths/epochs, CPU minutes) or paper; default: paper on cuda, "
                    "mini on cpu")
@@ -157,4 +162,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -19,12 +19,14 @@ import torch
 from nws_datasets.space import NUM_SNAPSHOTS
 from nws_datasets.storage import write_json
 
+from . import checkpoint as checkpoints
 from . import results
 from .cli import parser, validate
 from .data import balanced_models, load_split
 from .dmc import DMCProfile, local_dmc
 from .features import part_bounds
 from .local import add_dmc_args, check_dmc_args, run_local, windows
+from nws_datasets.cli import positive_int, run_main
 
 
 def performance_map(config: str, target: str, part: str, size: int, positions: int, profile, device: str,
@@ -34,9 +36,8 @@ def performance_map(config: str, target: str, part: str, size: int, positions: i
     if not ckpt.exists() or not local_json.exists():
         results.save(local_json, run_local(config, target, part, size, profile, device, out, seed, data_dir, classes,
                                                converged_only=converged_only))
-    state = torch.load(ckpt, map_location=device, weights_only=False)
-    model = local_dmc(size, len(classes), DMCProfile(**state["settings"]["profile"])).to(device)
-    model.load_state_dict(state["model"])
+    model = local_dmc(size, len(classes), DMCProfile(**checkpoints.read_state(ckpt)["settings"]["profile"]))
+    checkpoints.load(ckpt, model, None, device)
     model.eval()
     test = load_split(config, "test", target, tuple(range(NUM_SNAPSHOTS)), data_dir, converged_only)
     lo, hi = part_bounds(test.lengths(), test.n_conv, part)
@@ -77,8 +78,8 @@ def plot_map(m: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = parser("python -m metaclf.maps", __doc__, "c_fixed_mini", "initialization")
     p.add_argument("--part", default="all", choices=["all", "conv", "fc"], help="weights the windows cover")
-    p.add_argument("--subset-size", type=int, default=5000)
-    p.add_argument("--positions", type=int, default=20, help="window positions across θ (default 20)")
+    p.add_argument("--subset-size", type=positive_int, default=5000)
+    p.add_argument("--positions", type=positive_int, default=20, help="window positions across θ (default 20)")
     add_dmc_args(p)
     args = p.parse_args(argv)
     classes = validate(p, args)
@@ -97,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

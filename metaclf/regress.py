@@ -31,6 +31,7 @@ from nws_datasets.space import HP, HYPERPARAMETERS, get_config  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
 
 from .data import model_frame  # noqa: E402
+from nws_datasets.cli import run_main
 
 CATEGORICAL = [h.name for h in HYPERPARAMETERS if h.categorical and h.name != "dataset"]
 
@@ -167,4 +168,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -15,6 +15,7 @@ from . import results
 from .embed import embed
 from .regress import regress
 from .trainstats import PAIRS, training_statistics
+from nws_datasets.cli import run_main
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -80,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -21,6 +21,7 @@ from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from nws_datasets.space import TARGETS  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
+from nws_datasets.cli import run_main
 
 METHODS = ("svm-linear-global", "svm-linear-layerwise", "svm-linear-local", "svm-rbf-global", "svm-rbf-layerwise",
            "svm-rbf-local", "dmc-local", "dmc-global")
@@ -76,10 +77,18 @@ def load_results(out: Path) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
     for p in sorted(out.glob("*/*.json")):
         if "." in p.stem:  # members of a subset-size sweep (<method>-<target>.s<size>.json)
             continue
-        r = json.loads(p.read_text())
-        if "method" in r and "target" in r:
-            key = r["method"] + ("-" + r["part"] if r.get("part", "all") != "all" else "")
-            found.setdefault(r["config"], {})[(key, r["target"])] = r
+        try:
+            r = json.loads(p.read_text())
+        except ValueError as err:
+            raise ValueError(f"{p}: result file is not valid JSON ({err}); delete it and run its command again") \
+                from None
+        if not isinstance(r, dict) or "method" not in r or "target" not in r:
+            continue
+        missing = [k for k in ("config", "accuracy_mean", "accuracy_std", "chance") if k not in r]
+        if missing:
+            raise ValueError(f"{p}: result file lacks {', '.join(missing)}; delete it and run its command again")
+        key = r["method"] + ("-" + r["part"] if r.get("part", "all") != "all" else "")
+        found.setdefault(r["config"], {})[(key, r["target"])] = r
     return found
 
 
@@ -130,4 +139,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

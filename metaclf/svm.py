@@ -28,6 +28,7 @@ from . import results
 from .cli import parser, validate
 from .data import WeightSet, balanced_models, load_split
 from .features import FEATURES, global_features, layerwise_features, local_features
+from nws_datasets.cli import positive_int, run_main
 
 SNAPSHOTS = {"global": (-4, -3, -2, -1), "layerwise": (-4, -3, -2, -1), "local": (-2, -1)}
 
@@ -98,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("python -m metaclf.svm", __doc__, "c_fixed_mini", "optimizer")
     p.add_argument("--features", default="global", help="global, layerwise or local")
     p.add_argument("--kernel", default="linear", help="linear or rbf")
-    p.add_argument("--rounds", type=int, default=10, help="independent balanced rounds (default 10)")
-    p.add_argument("--subset-size", type=int, default=5000, help="window size of local features (default 5000)")
+    p.add_argument("--rounds", type=positive_int, default=10, help="independent balanced rounds (default 10)")
+    p.add_argument("--subset-size", type=positive_int, default=5000, help="window size of local features (default 5000)")
     args = p.parse_args(argv)
     classes = validate(p, args)
     if args.features not in SNAPSHOTS:
@@ -120,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

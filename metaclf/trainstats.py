@@ -23,6 +23,7 @@ from nws_datasets.space import CONVERGENCE_THRESHOLDS, HP, NUM_SNAPSHOTS, get_co
 from nws_datasets.storage import write_json  # noqa: E402
 
 from .data import model_frame  # noqa: E402
+from nws_datasets.cli import run_main
 
 PAIRS = [("initialization", "activation"), ("initialization", "optimizer"), ("initialization", "augmentation"),
          ("activation", "optimizer")]
@@ -121,4 +122,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -20,6 +20,7 @@ from datasets import load_dataset
 
 from .hub import find_indexes
 from .records import parse_index, read_model, theta
+from .cli import run_main
 
 
 def _rate(records: int, nbytes: int, seconds: float) -> dict[str, float]:
@@ -78,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -16,23 +16,36 @@ from pathlib import Path
 import fsspec
 from tqdm.auto import tqdm
 
-from .records import INDEX_NAME
+from .records import INDEX_NAME, RecordError, parse_index
 from .space import CONFIGS
 from .storage import nws_home
+from .cli import run_main
 
 CARD = Path(__file__).resolve().parents[1] / "dataset_card.md"
 
 
-def files_to_publish(root: Path, configs: list[str]) -> list[Path]:
-    """Shard indexes and the model files they list as done, relative to ``root``."""
-    import json
+def inside(root: Path, rel: Path) -> Path:
+    """``rel`` if ``root / rel`` (symlinks resolved) stays inside ``root``; else :class:`RecordError`."""
+    real_root = root.resolve()
+    target = (root / rel).resolve()
+    if rel.is_absolute() or not target.is_relative_to(real_root):
+        raise RecordError(f"{root / rel}: resolves to {target}, outside the NWS root {real_root}; refusing to publish it")
+    return rel
 
+
+def files_to_publish(root: Path, configs: list[str]) -> list[Path]:
+    """Shard indexes and the model files they list as done, relative to ``root``.
+
+    Every index is validated (:func:`nws_datasets.records.parse_index` accepts only canonical
+    model file names) and every path must resolve inside ``root``.
+    """
     out = []
     for config in configs:
         for index_path in sorted((root / config).glob(f"shard-*/{INDEX_NAME}")):
-            index = json.loads(index_path.read_text())
-            out.append(index_path.relative_to(root))
-            out += [index_path.parent.relative_to(root) / m["file"] for m in index["models"] if m["status"] == "done"]
+            index = parse_index(index_path.read_text(), str(index_path))
+            out.append(inside(root, index_path.relative_to(root)))
+            out += [inside(root, index_path.parent.relative_to(root) / m["file"])
+                    for m in index["models"] if m["status"] == "done"]
     return out
 
 
@@ -70,8 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--private", action="store_true", help="create the Hub repository as private")
     args = p.parse_args(argv)
     root = args.root or nws_home()
+    if not root.is_dir():
+        p.error(f"--root {root} is not a folder")
     configs = args.config or [c for c in CONFIGS if (root / c).is_dir()]
-    files = files_to_publish(root, configs)
+    try:
+        files = files_to_publish(root, configs)
+    except RecordError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if not files:
         p.error(f"--root {root} holds no generated shards of {', '.join(configs) or 'any config'}; "
                 "generate with python -m train.generate first")
@@ -85,4 +104,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -24,7 +24,13 @@ SUPPORTED_DATASETS = (4, 6)  #: major versions [low, high) the hook is written f
 
 
 def _fingerprint(data_dir: str | None, storage_options: dict | None) -> str:
-    """Hash of the builder's code and of every shard index under the data location."""
+    """Hash of the builder's code, of every shard index (which holds each file's sha256) and
+    of every file's name, size and modification time, so that a prepared dataset is rebuilt
+    when a model file is replaced, even without a new index."""
+    import posixpath
+
+    import fsspec
+
     import builders.nws as module
 
     from .hub import find_indexes
@@ -33,6 +39,10 @@ def _fingerprint(data_dir: str | None, storage_options: dict | None) -> str:
     for url, text in find_indexes(data_dir, None, storage_options or {}):
         h.update(url.encode())
         h.update(text.encode())
+        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        for info in sorted(fs.ls(posixpath.dirname(path), detail=True), key=lambda i: i["name"]):
+            stamp = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
+            h.update(f"{info['name']}|{info.get('size')}|{stamp}".encode())
     return h.hexdigest()
 
 

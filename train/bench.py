@@ -22,6 +22,7 @@ from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE
 from .augment import augment
 from .generate import main as generate
 from .optim import make_optimizer
+from nws_datasets.cli import positive_int, run_main
 
 
 def train_images_per_s(seconds: float, aug: bool, device: str) -> float:
@@ -59,7 +60,7 @@ def models_per_hour(models: int, workers: int, device: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", type=int, default=4, help="c_fixed_mini models per measurement (default 4)")
+    p.add_argument("--models", type=positive_int, default=4, help="c_fixed_mini models per measurement (default 4)")
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per images/s measurement (default 5)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = p.parse_args(argv)
@@ -86,4 +87,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -2,19 +2,28 @@
 
 Each model of a shard gets hyper-parameters drawn deterministically from (config, model id,
 seed), is trained with the paper's protocol (or the mini profile) and written as one
-safetensors file; the shard's ``index.json`` is rewritten atomically after every model.
-Re-running a shard skips finished models, so a run killed at any moment loses at most the
-models in training.
+safetensors file; the shard's ``index.json`` (with each file's size and sha256) is rewritten
+atomically after every model. Re-running a shard skips finished models whose files still
+match their size and checksum, so a run killed at any moment loses at most the models in
+training. One run at a time per shard: a second run on a locked shard exits with status 75
+naming the lock and its owner's pid. SIGTERM (or Ctrl-C) stops the workers, removes partial
+files and exits with 143 (130); workers also die with a SIGKILLed parent.
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import ctypes
+import errno
+import fcntl
 import json
 import multiprocessing as mp
+import os
 import platform
 import queue
+import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -25,8 +34,9 @@ from tqdm.auto import tqdm
 
 import nws_datasets
 from nws_datasets.architecture import Layout
+from nws_datasets.cli import run_main
 from nws_datasets.records import (RecordError, model_filename, new_index, read_index, read_model,
-                                  shard_dirname, write_index, write_model)
+                                  sha256_file, shard_dirname, write_index, write_model)
 from nws_datasets.sources import SourceError, known_sources, load_images
 from nws_datasets.space import (CONFIGS, CONVERGENCE_THRESHOLDS, NWSConfig, get_config, labels_of,
                                 sample_hparams, training_seed)
@@ -37,6 +47,48 @@ from .trainer import PROTOCOL, DeviceImages, train_model
 
 class UsageError(Exception):
     """A bad command-line value; reported in one line with exit status 2."""
+
+
+class ShardLocked(Exception):
+    """Another run holds the shard's lock; reported in one line with exit status 75."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: stop the workers, clean up, exit with 143."""
+
+
+LOCK_NAME = ".lock"
+EXIT_LOCKED = 75  #: EX_TEMPFAIL
+
+
+@contextmanager
+def shard_lock(sdir: Path):
+    """Hold an exclusive ``flock`` on ``<shard>/.lock`` (released by the kernel even on SIGKILL)."""
+    path = sdir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ShardLocked(f"shard {sdir} is locked by another train.generate (pid {owner}, lock file {path}); "
+                              "wait for it to finish, or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_partial_files(sdir: Path) -> list[str]:
+    """Delete temporary files a killed writer left in a shard folder; return their names."""
+    gone = []
+    for stale in list(sdir.glob(".*.tmp*")) + list(sdir.glob("*.tmp")):
+        stale.unlink(missing_ok=True)
+        gone.append(stale.name)
+    return gone
 
 
 def model_plan(config: NWSConfig, model_id: int, seed: int) -> dict[str, Any]:
@@ -52,8 +104,21 @@ _IMAGES: dict[str, DeviceImages] = {}
 _PROGRESS: Any = None
 
 
-def _init_worker(threads: int, progress_queue: Any) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the parent still terminates workers on SIGTERM
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(threads: int, progress_queue: Any, parent: int | None = None) -> None:
     global _PROGRESS
+    if parent is not None:
+        _die_with_parent(parent)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     torch.set_num_threads(threads)
     _PROGRESS = progress_queue
 
@@ -94,8 +159,8 @@ def train_and_write(job: dict[str, Any]) -> dict[str, Any]:
                      "numpy": np.__version__, "python": platform.python_version()},
     }
     path = Path(job["shard_dir"]) / model_filename(plan["model_id"])
-    size = write_model(path, layout.unflatten(res.theta), meta)
-    return {**entry, "file": path.name, "bytes": size, "final_test_accuracy": final,
+    size, digest = write_model(path, layout.unflatten(res.theta), meta)
+    return {**entry, "file": path.name, "bytes": size, "sha256": digest, "final_test_accuracy": final,
             "converged": bool(converged), "stop_reason": res.stop_reason, "wall_time_s": res.wall_time_s}
 
 
@@ -109,16 +174,20 @@ def _entry_from_file(path: Path, plan: dict[str, Any]) -> dict[str, Any] | None:
     if meta["hparams"] != plan["hparams"]:
         return None
     return {**plan, "file": path.name, "status": "done", "epochs": meta["epochs"], "bytes": path.stat().st_size,
-            "final_test_accuracy": meta["final_test_accuracy"], "converged": meta["converged"],
+            "sha256": sha256_file(path), "final_test_accuracy": meta["final_test_accuracy"], "converged": meta["converged"],
             "stop_reason": meta["stop_reason"], "wall_time_s": meta["wall_time_s"]}
+
+
+def _intact(path: Path, entry: dict[str, Any]) -> bool:
+    """Whether a finished model's file is there with the size and sha256 its index entry recorded."""
+    return path.exists() and path.stat().st_size == entry.get("bytes") and sha256_file(path) == entry.get("sha256")
 
 
 def prepare_shard(config: NWSConfig, shard: int, out: Path, seed: int) -> tuple[Path, dict[str, Any]]:
     """Load or create the shard index, reconciling it with the files on disk."""
     sdir = out / config.name / shard_dirname(shard)
     sdir.mkdir(parents=True, exist_ok=True)
-    for stale in sdir.glob(".*.tmp"):  # left by a process killed mid-write
-        stale.unlink()
+    remove_partial_files(sdir)  # left by a process killed mid-write
     plans = [model_plan(config, m, seed) for m in config.model_ids(shard)]
     index = read_index(sdir)
     if index is not None:
@@ -134,10 +203,13 @@ def prepare_shard(config: NWSConfig, shard: int, out: Path, seed: int) -> tuple[
     for plan in plans:
         prev = old.get(plan["model_id"], {})
         path = sdir / model_filename(plan["model_id"])
-        if prev.get("status") == "failed" or (prev.get("status") == "done" and path.exists()):
+        if prev.get("status") == "failed" or (prev.get("status") == "done" and _intact(path, prev)):
             entries.append(prev)
         elif path.exists():
-            entries.append(_entry_from_file(path, plan) or {**plan, "file": None, "status": "pending"})
+            adopted = _entry_from_file(path, plan)
+            if adopted is None:  # incomplete, corrupt or someone else's: train it again
+                path.unlink()
+            entries.append(adopted or {**plan, "file": None, "status": "pending"})
         else:
             entries.append({**plan, "file": None, "status": "pending"})
     index = new_index(config.name, shard, config.num_shards, config.models_per_shard, seed, entries)
@@ -146,7 +218,18 @@ def prepare_shard(config: NWSConfig, shard: int, out: Path, seed: int) -> tuple[
 
 
 def run_shard(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict[str, int]:
-    """Train every pending model of one shard (up to ``--limit``); return status counts."""
+    """Train every pending model of one shard (up to ``--limit``) under the shard's lock; return status counts."""
+    sdir = args.out / config.name / shard_dirname(shard)
+    sdir.mkdir(parents=True, exist_ok=True)
+    with shard_lock(sdir):
+        try:
+            return _run_locked(config, shard, args)
+        except BaseException:
+            remove_partial_files(sdir)  # what killed workers were writing
+            raise
+
+
+def _run_locked(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict[str, int]:
     sdir, index = prepare_shard(config, shard, args.out, args.seed)
     pos = {m["model_id"]: i for i, m in enumerate(index["models"])}
     todo = [m for m in index["models"][: args.limit] if m["status"] == "pending"]
@@ -179,31 +262,41 @@ def run_shard(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict[s
             epochs.pop(job["plan"]["model_id"], None)
     else:
         ctx = mp.get_context("spawn")
-        with ctx.Manager() as manager:
-            q = manager.Queue()
-            with cf.ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker,
-                                        initargs=(1, q)) as pool:
-                futures = {pool.submit(train_and_write, j): j["plan"]["model_id"] for j in jobs}
-                pending = set(futures)
-                try:
-                    while pending:
-                        finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-                        while True:
-                            try:
-                                show(q.get_nowait())
-                            except queue.Empty:
-                                break
-                        for f in finished:
-                            finish(f.result())
-                            epochs.pop(futures[f], None)
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+        q = ctx.Queue()
+        pool = cf.ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker,
+                                      initargs=(1, q, os.getpid()))
+        try:
+            futures = {pool.submit(train_and_write, j): j["plan"]["model_id"] for j in jobs}
+            pending = set(futures)
+            while pending:
+                finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                while True:
+                    try:
+                        show(q.get_nowait())
+                    except queue.Empty:
+                        break
+                for f in finished:
+                    finish(f.result())
+                    epochs.pop(futures[f], None)
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
     bar.close()
     counts: dict[str, int] = {}
     for m in index["models"]:
         counts[m["status"]] = counts.get(m["status"], 0) + 1
     return counts
+
+
+def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes now (they would otherwise finish and write their model)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.kill()
+    for proc in procs:
+        proc.join(timeout=10)
 
 
 class _Direct:
@@ -282,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
             for m in list(config.model_ids(s))[: args.limit]:
                 print(json.dumps({"shard": s, **model_plan(config, m, args.seed)}))
         return 0
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         for s in args.shards:
             counts = run_shard(config, s, args)
@@ -290,11 +387,19 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, SourceError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ShardLocked as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_LOCKED
     except KeyboardInterrupt:
         print("interrupted: finished models are saved; run the same command again to resume", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated: finished models are saved; run the same command again to resume", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
