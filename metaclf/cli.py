@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nws_datasets.cli import data_dir, out_dir, seed
+from nws_datasets.cli import data_dir, out_dir
+from nws_datasets.cli import seed as seed_type
 from nws_datasets.space import CONFIGS, TARGETS
 
 from .data import TargetError, check_target
@@ -16,7 +17,7 @@ def parser(prog: str, doc: str, default_config: str, default_target: str) -> arg
     p.add_argument("--config", default=default_config, help=f"NWS config: {', '.join(CONFIGS)}")
     p.add_argument("--data-dir", type=data_dir, help="NWS root (default: $NWS_HOME or ~/.cache/nws); any fsspec URL")
     p.add_argument("--out", type=out_dir, default=Path("results"), help="output folder (default ./results)")
-    p.add_argument("--seed", type=seed, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--include-unconverged", action="store_true",
                    help="use every finished model, not only converged ones (the paper uses converged only)")
     return p

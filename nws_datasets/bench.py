@@ -20,7 +20,8 @@ from datasets import load_dataset
 
 from .hub import find_indexes
 from .records import parse_index, read_model, theta
-from .cli import run_main
+from .space import CONFIGS
+from .cli import data_dir, run_main
 
 
 def _rate(records: int, nbytes: int, seconds: float) -> dict[str, float]:
@@ -30,9 +31,9 @@ def _rate(records: int, nbytes: int, seconds: float) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m nws_datasets.bench", description=__doc__)
-    p.add_argument("--data-dir", help="NWS root (default: $NWS_HOME or ~/.cache/nws)")
-    p.add_argument("--config", default="c_fixed_mini")
-    p.add_argument("--split", default="train")
+    p.add_argument("--data-dir", type=data_dir, help="NWS root (default: $NWS_HOME or ~/.cache/nws)")
+    p.add_argument("--config", default="c_fixed_mini", choices=list(CONFIGS))
+    p.add_argument("--split", default="train", choices=["train", "test"])
     args = p.parse_args(argv)
     files = []
     for url, text in find_indexes(args.data_dir, args.config, {}):

@@ -109,7 +109,8 @@ def test_dry_run_prints_one_json_line_per_model(capsys):
     (["--config", "c_huge"], "unknown NWS config 'c_huge'; expected one of c_main, c_fixed"),
     (["--shard", "99"], "--shard '99' is not valid for c_fixed_mini: expected 0..13"),
     (["--device", "tpu"], "--device 'tpu' is not valid: expected cpu or cuda"),
-    (["--workers", "0"], "--workers 0 must be a positive integer"),
+    (["--workers", "0"], "argument --workers: 0 must be a positive integer"),
+    (["--seed", "-1"], "argument --seed: -1 must be in 0..4294967295"),
     (["--source", "imagenet=/x"], "--source 'imagenet=/x' is not valid"),
 ])
 def test_bad_arguments_exit_2_with_a_one_line_message(args, message):

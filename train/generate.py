@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 
 import nws_datasets
 from nws_datasets.architecture import Layout
-from nws_datasets.cli import run_main
+from nws_datasets.cli import out_dir, positive_int, run_main
+from nws_datasets.cli import seed as seed_type
 from nws_datasets.records import (RecordError, model_filename, new_index, read_index, read_model,
                                   sha256_file, shard_dirname, write_index, write_model)
 from nws_datasets.sources import SourceError, known_sources, load_images
@@ -205,7 +206,10 @@ def prepare_shard(config: NWSConfig, shard: int, out: Path, seed: int) -> tuple[
         path = sdir / model_filename(plan["model_id"])
         if prev.get("status") == "failed" or (prev.get("status") == "done" and _intact(path, prev)):
             entries.append(prev)
-        elif path.exists():
+        elif prev.get("status") == "done":  # listed, but missing or not the file that was written
+            path.unlink(missing_ok=True)
+            entries.append({**plan, "file": None, "status": "pending"})
+        elif path.exists():  # written by a run killed before it could update the index
             adopted = _entry_from_file(path, plan)
             if adopted is None:  # incomplete, corrupt or someone else's: train it again
                 path.unlink()
@@ -313,14 +317,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="example: python -m train.generate --config c_fixed_mini --shard 0 --workers 2")
     p.add_argument("--config", default="c_fixed_mini", help=f"NWS config: {', '.join(CONFIGS)} (default c_fixed_mini)")
     p.add_argument("--shard", default="0", help="shard number, 'all', or a range like 0-4 (default 0)")
-    p.add_argument("--num-shards", type=int, help="split the config into this many shards instead of its default "
+    p.add_argument("--num-shards", type=positive_int, help="split the config into this many shards instead of its default "
                    "(changes models per shard; hyper-parameters of a model id stay the same)")
-    p.add_argument("--out", type=Path, help="output root (default: $NWS_HOME or ~/.cache/nws)")
+    p.add_argument("--out", type=out_dir, help="output root (default: $NWS_HOME or ~/.cache/nws)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--workers", type=int, default=1, help="models trained in parallel processes (default 1)")
-    p.add_argument("--seed", type=int, help="sampling seed (default: the config's, 0)")
-    p.add_argument("--limit", type=int, help="train only the first N models of each shard (smoke runs; recorded)")
-    p.add_argument("--max-epochs", type=int, help="cap epochs per model (smoke runs; recorded in the metadata)")
+    p.add_argument("--workers", type=positive_int, default=1, help="models trained in parallel processes (default 1)")
+    p.add_argument("--seed", type=seed_type, help="sampling seed (default: the config's, 0)")
+    p.add_argument("--limit", type=positive_int, help="train only the first N models of each shard (smoke runs; recorded)")
+    p.add_argument("--max-epochs", type=positive_int, help="cap epochs per model (smoke runs; recorded in the metadata)")
     p.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
                    help="read image source NAME from a local copy of its Hub dataset (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print one JSON line per model (hyper-parameters, "
@@ -353,9 +357,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--device {args.device!r} is not valid: expected cpu or cuda")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda was asked for but torch.cuda.is_available() is False; use --device cpu")
-    for name, value in (("--workers", args.workers), ("--limit", args.limit), ("--max-epochs", args.max_epochs)):
-        if value is not None and value < 1:
-            p.error(f"{name} {value} must be a positive integer")
     args.sources = {}
     for item in args.source:
         name, sep, path = item.partition("=")
