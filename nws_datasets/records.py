@@ -68,9 +68,12 @@ def _header(data: bytes, name: str) -> dict[str, Any]:
         raise RecordError(f"{name}: header of {n} bytes runs past the end of the {len(data)}-byte file "
                           "(truncated?)")
     try:
-        return json.loads(data[8:8 + n])
+        header = json.loads(data[8:8 + n])
     except ValueError as err:
         raise RecordError(f"{name}: safetensors header is not valid JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise RecordError(f"{name}: safetensors header is {type(header).__name__}, expected a JSON object")
+    return header
 
 
 def read_model(data: bytes, name: str = "<bytes>") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -90,7 +93,7 @@ def read_model(data: bytes, name: str = "<bytes>") -> tuple[dict[str, np.ndarray
         raise RecordError(f"{name}: not an NWS model file (format {found!r}, expected {MODEL_FORMAT!r})")
     try:
         meta = json.loads(meta_raw[METADATA_KEY])
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise RecordError(f"{name}: metadata 'nws' is not valid JSON ({err})") from None
     layout = validate_meta(meta, name)
     try:

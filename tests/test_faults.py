@@ -131,6 +131,20 @@ def test_corrupt_tensors_fail_naming_file_and_tensor(nws_copy, what, mutate, mes
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("header,message", [
+    (b"[1, 2]", "safetensors header is list, expected a JSON object"),
+    (json.dumps({"__metadata__": {"format": MODEL_FORMAT, "nws": "{not json"}}).encode(), "'nws' is not valid JSON"),
+    (json.dumps({"__metadata__": {"format": MODEL_FORMAT, "nws": "[]"}}).encode(), "'nws' is list, expected a JSON"),
+    (json.dumps({"__metadata__": {"format": "nws-model/1", "nws": "{}"}}).encode(), "'nws-model/1'"),
+    (json.dumps({"__metadata__": "x"}).encode(), "not an NWS model file"),
+])
+def test_corrupt_headers_fail_naming_the_file(header, message):
+    data = len(header).to_bytes(8, "little") + header
+    with pytest.raises(RecordError, match=r"^bad\.safetensors: ") as err:
+        read_model(data, "bad.safetensors")
+    assert message in str(err.value)
+
+
 def test_every_variant_fails_the_loader_and_skip_corrupt_skips_and_logs_it(nws_copy, caplog):
     files = _files(nws_copy)
     _rewrite(files[0], mutate_meta=_hp("activation", "gelu"))
