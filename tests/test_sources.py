@@ -77,3 +77,70 @@ def test_unknown_and_unreadable_sources_fail_clearly(tmp_path, monkeypatch):
         load_images("imagenet")
     with pytest.raises(SourceError, match=r"cifar10.*--source cifar10=PATH.*NWS_SOURCE_CIFAR10"):
         load_images("cifar10", location=str(tmp_path / "missing"))
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    import gzip
+
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def test_idx_and_csv_copies_read_through_the_same_conversion(tmp_path, monkeypatch):
+    from nws_datasets.sources import IDX_FILES
+
+    monkeypatch.setenv("NWS_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), np.arange(30) % 10
+    xt, yt = rng.integers(0, 256, (10, 28, 28), dtype=np.uint8), np.arange(10)
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    for key, arr in {"x_train": x, "y_train": y, "x_test": xt, "y_test": yt}.items():
+        _write_idx(idx / (IDX_FILES[key] + ".gz"), arr)
+    fashion = load_images("fashion_mnist", location=str(idx))
+    assert fashion.x_train.shape == (30, 32, 32, 3) and fashion.y_train.tolist() == y.tolist()
+    assert np.array_equal(fashion.x_train, to_32x32x3(x)) and np.array_equal(fashion.x_test, to_32x32x3(xt))
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    for split, (a, b) in {"train": (x, y), "test": (xt, yt)}.items():
+        cols = ["label"] + [f"{r}x{c}" for r in range(1, 29) for c in range(1, 29)]
+        rows = [",".join(cols)] + [",".join(map(str, [int(l), *img.ravel().tolist()])) for img, l in zip(a, b)]
+        (csv / f"mnist_{split}.csv").write_text("\n".join(rows) + "\n")
+    mnist = load_images("mnist", location=str(csv))
+    assert np.array_equal(mnist.x_train, fashion.x_train) and np.array_equal(mnist.y_test, fashion.y_test)
+    (idx / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x00\x00\x08\x03junk")
+    with pytest.raises(SourceError, match=r"t10k-labels-idx1-ubyte.gz: not a readable gzip file"):
+        load_images("fashion_mnist", location=str(idx), cache=False)
+
+
+def test_full_mnist_and_fashion_mnist_install_offline_and_match_their_published_counts(tmp_path, monkeypatch):
+    """`bash .ci/setup` installs both; decoded arrays must match the published class counts and
+    the pinned checksums; the pool drops the first 5,000 training images as TF's reader did."""
+    from nws_datasets.sources import _from_csv, _from_idx, _verify, offline_copy
+
+    monkeypatch.setenv("NWS_HOME", str(tmp_path / "home"))
+    for name, first_labels in (("mnist", [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]), ("fashion_mnist", [9, 0, 0, 3, 0, 2, 7, 2, 5, 5])):
+        folder = offline_copy(name)
+        assert folder is not None, f"{name} is not installed: run bash .ci/setup"
+        raw = _from_csv(folder) if name == "mnist" else _from_idx(folder)
+        assert raw["y_train"][:10].tolist() == first_labels  # the original order (published first labels)
+        images = load_images(name)
+        assert images.x_train.shape == (55000, 32, 32, 3) and images.x_test.shape == (10000, 32, 32, 3)
+        assert np.array_equal(images.y_train, raw["y_train"][5000:])
+        assert np.array_equal(images.x_test[:5], to_32x32x3(raw["x_test"][:5]))
+        bad = {k: v.astype(np.int64) if k.startswith("y") else v.copy() for k, v in raw.items()}
+        bad["x_train"][123, 4, 5] ^= 1  # one pixel off: the counts still match, the checksum does not
+        with pytest.raises(SourceError, match="sha256"):
+            _verify(name, bad, folder)
+        bad["y_test"][0] = (bad["y_test"][0] + 1) % 10
+        with pytest.raises(SourceError, match="class counts"):
+            _verify(name, bad, folder)
+
+
+def test_absent_offline_copy_says_how_to_supply_it(tmp_path, monkeypatch):
+    import nws_datasets.sources as sources
+
+    monkeypatch.setenv("NWS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sources, "FASHION_DIRS", (tmp_path / "nowhere",))
+    with pytest.raises(SourceError, match=r"fashion_mnist.*--source fashion_mnist=PATH.*bash \.ci/setup"):
+        load_images("fashion_mnist")
