@@ -20,7 +20,7 @@ from metaclf import results
 from metaclf.cli import parser, validate
 from metaclf.data import balanced_models, load_split
 from metaclf.dmc import global_dmc, n_weights, predict_proba, profile_dict, train
-from metaclf.evaluate import model_level
+from metaclf.evaluate import dmc_scores
 from metaclf.local import add_dmc_args, check_dmc_args
 from nws_datasets.space import get_config
 from nws_datasets.cli import run_main
@@ -42,7 +42,7 @@ def run_global(config: str, target: str, profile, device: str, out, seed: int, d
     fit = train(model, lambda b, rng: train_ws.weights[keep[b]], train_ws.labels[keep], epochs, ckpt, settings,
                 device, seed, desc=f"global DMC {target}")
     probs = predict_proba(model, test_ws.weights, device)
-    res = model_level(probs, test_ws.model_id, test_ws.labels, classes, seed)
+    res = dmc_scores(probs, test_ws.model_id, test_ws.labels, classes, seed)
     res.update({"method": "dmc-global", "config": config, "target": target, "profile": profile_dict(profile),
                 "epochs": epochs, "device": device, "seed": seed, "snapshots": list(SNAPSHOTS),
                 "dmc_weights": n_weights(model), "train": {"models": len(settings["train_models"]),

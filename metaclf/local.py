@@ -4,9 +4,11 @@
 [--subset-size 5000] [--epochs E] [--device cpu|cuda] [--profile mini|paper] [--out DIR]``
 
 Trains on the last 2 snapshots of converged training-split models (classes balanced by a
-random K models per class), with a new random window position for every mini-batch; windows
-of ``--part conv``/``fc`` never cross the conv/FC split. Evaluates each test model at
-``eval_positions`` evenly spaced windows of each snapshot and averages the probabilities.
+random K models per class), with a new random window position for every sample of every
+mini-batch (the authors' ``meta_classifier.py``); windows of ``--part conv``/``fc`` never
+cross the conv/FC split. Evaluates every test record at ``eval_positions`` evenly spaced
+windows and scores each window (the paper's and the SVMs' count); ``per_model`` averages a
+model's probabilities over its windows and snapshots.
 Several ``--subset-size`` values (comma-separated) run the subset-size sweep of Fig. 18.
 Writes JSON results, a confusion-matrix PNG and the DMC checkpoint (which resumes training).
 """
@@ -24,7 +26,7 @@ from . import results
 from .cli import parser, validate
 from .data import DataError, WeightSet, balanced_models, load_split
 from .dmc import DMC_PROFILES, DMCProfile, local_dmc, n_weights, predict_proba, profile_dict, train
-from .evaluate import model_level
+from .evaluate import dmc_scores
 from .features import gather_windows, part_bounds, window_starts
 from nws_datasets.cli import positive_int, run_main
 
@@ -61,15 +63,15 @@ def run_local(config: str, target: str, part: str, size: int, profile: DMCProfil
                 "epochs": epochs, "seed": seed, "converged_only": converged_only, "train_models": sorted(set(train_ws.model_id[keep].tolist()))}
 
     def sample(b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return windows(train_ws, keep[b], lo, hi, size, np.full(len(b), rng.random()))  # one position per batch
+        return windows(train_ws, keep[b], lo, hi, size, rng.random(len(b)))  # a new position for every sample
 
     fit = train(model, sample, train_ws.labels[keep], epochs, ckpt, settings, device, seed,
                 desc=f"local DMC {target} ({part}, S={size})")
     lo_t, hi_t, ok_t = bounds["test"]
     positions = np.linspace(0, 1, profile.eval_positions)
-    probs = np.mean([predict_proba(model, windows(test_ws, ok_t, lo_t, hi_t, size, np.full(len(ok_t), u)), device)
-                     for u in positions], axis=0)
-    res = model_level(probs, test_ws.model_id[ok_t], test_ws.labels[ok_t], classes, seed)
+    probs = np.stack([predict_proba(model, windows(test_ws, ok_t, lo_t, hi_t, size, np.full(len(ok_t), u)), device)
+                      for u in positions])
+    res = dmc_scores(probs, test_ws.model_id[ok_t], test_ws.labels[ok_t], classes, seed)
     one = predict_proba(model, windows(test_ws, ok_t, lo_t, hi_t, size,
                                        np.random.default_rng(seed).random(len(ok_t))), device)
     res.update({
@@ -83,8 +85,6 @@ def run_local(config: str, target: str, part: str, size: int, profile: DMCProfil
                  "skipped_short_records": int(len(test_ws) - len(ok_t))},
         "converged_only": converged_only, "checkpoint": str(ckpt), "history": fit["history"],
         "train_seconds": round(fit["train_seconds"], 2), "seconds": round(time.perf_counter() - start, 2),
-        "note": "accuracy: per test model, probabilities averaged over windows and snapshots; std over 10 "
-                "class-balanced draws of test models",
     })
     return res
 

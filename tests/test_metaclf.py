@@ -155,3 +155,17 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     assert sweep["rows"][0]["dmc_weights"] != sweep["rows"][1]["dmc_weights"]
     table = (tmp_path / "results.md").read_text()
     assert "| augmentation | 0.500 |" in table and "dmc-local" in table
+
+
+def test_dmc_scores_count_every_window_and_label_the_per_model_vote():
+    """Worked by hand: 2 positions × 4 records of 2 models. Windows: 5 of 8 right (0.625).
+    Model 0 sums to (2.8, 1.2): right; model 1 to (2.05, 1.95): wrong, so per model 0.5."""
+    from metaclf.evaluate import dmc_scores
+
+    probs = np.array([[[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.6, 0.4]],
+                      [[0.8, 0.2], [0.7, 0.3], [0.2, 0.8], [0.95, 0.05]]])
+    out = dmc_scores(probs, np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), ["a", "b"], seed=0, draws=3)
+    assert out["accuracy_mean"] == pytest.approx(0.625) and out["accuracy_std"] == 0
+    assert out["per_model"]["accuracy_mean"] == pytest.approx(0.5)
+    assert out["chance"] == out["per_model"]["chance"] == 0.5
+    assert np.asarray(out["confusion_matrix"]).sum() == 3 * 8
