@@ -8,7 +8,10 @@ and streaming cost little beyond reading the bytes. Splits are by model (``train
 Config options (pass them to ``load_dataset``): ``snapshots`` (indices 0–19, negative ones
 count from the end: ``snapshots=(-4, -3, -2, -1)`` keeps the last 4), ``converged_only``,
 ``skip_corrupt`` (skip unreadable files and report them, instead of failing),
-``verify_checksums`` (default True: each file's sha256 must match its index entry).
+``verify_checksums`` (default True: each file's sha256 must match its index entry),
+``weights`` (default True; ``weights=False`` gives the metadata records without θ, reading
+only each file's header, for analyses of accuracies and hyper-parameters at any scale; the
+checksum, which needs the whole file, is then not verified).
 
 Every file is validated against the record schema on read (:func:`nws_datasets.records.read_model`)
 and against its index entry (model id, split, convergence); a model listed twice fails, and
@@ -30,10 +33,9 @@ import pyarrow as pa
 from datasets.builder import Key
 from datasets.table import table_cast
 
-from nws_datasets.architecture import Layout
-from nws_datasets.hub import config_root, find_indexes, resolve_root
-from nws_datasets.records import RecordError, parse_index, read_model, theta
-from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE, HYPERPARAMETERS, NUM_SNAPSHOTS, NWSConfig
+from nws_datasets.records import read_metadata, read_model, theta
+from nws_datasets.schema import RecordError, config_root, features, find_indexes, parse_index, resolve_root
+from nws_datasets.space import CONFIGS, HYPERPARAMETERS, NUM_SNAPSHOTS, NWSConfig
 
 logger = logging.getLogger("nws_datasets")
 
@@ -49,6 +51,7 @@ class NWSBuilderConfig(datasets.BuilderConfig):
     converged_only: bool = False
     skip_corrupt: bool = False
     verify_checksums: bool = True
+    weights: bool = True
 
     @property
     def nws(self) -> NWSConfig:
@@ -64,31 +67,6 @@ class NWSBuilderConfig(datasets.BuilderConfig):
         return sorted(set(out))
 
 
-def features_for(config: NWSConfig) -> datasets.Features:
-    """The record schema of one NWS config."""
-    n = Layout.for_hparams(FIXED_ARCHITECTURE).n_weights if config.fixed_architecture else None
-    feats: dict[str, Any] = {
-        "model_id": datasets.Value("int64"), "snapshot": datasets.Value("int32"), "epoch": datasets.Value("int32"),
-        "progress": datasets.Value("float32"),
-        "weights": datasets.List(datasets.Value("float32"), length=n if n is not None else -1),
-    }
-    for h in HYPERPARAMETERS:
-        feats[h.name] = datasets.ClassLabel(names=config.label_names(h.name)) if h.categorical \
-            else datasets.Value("float64")
-    for k in ("train_accuracy", "val_accuracy", "test_accuracy", "final_test_accuracy"):
-        feats[k] = datasets.Value("float32")
-    feats.update({
-        "converged": datasets.Value("bool"), "epochs": datasets.Value("int32"),
-        "stop_reason": datasets.Value("string"), "wall_time_s": datasets.Value("float32"),
-        "n_weights": datasets.Value("int64"),
-        "n_conv_weights": datasets.Value("int64"),
-        # JSON of the layout table (layer, kind, offset, shape); a string keeps numpy/torch
-        # formatting fast. Decode with nws_datasets.architecture.Layout.from_json.
-        "layout": datasets.Value("string"),
-    })
-    return datasets.Features(feats)
-
-
 class NWS(datasets.ArrowBasedBuilder):
     """Neural weight space: labelled weight snapshots of thousands of trained CNNs."""
 
@@ -97,7 +75,7 @@ class NWS(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "c_fixed_mini"
 
     def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(description=self.config.nws.description, features=features_for(self.config.nws),
+        return datasets.DatasetInfo(description=self.config.nws.description, features=features(self.config.nws, self.config.weights),
                                     citation=_CITATION, license="mit")
 
     def _split_generators(self, dl_manager):
@@ -161,14 +139,21 @@ class NWS(datasets.ArrowBasedBuilder):
         schema = self.info.features.arrow_schema
         options = self.storage_options or {}
         for i, (url, entry) in enumerate(files):
-            with fsspec.open(url, "rb", **options) as f:
-                data = f.read()
             try:
-                if self.config.verify_checksums and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                if not self.config.weights:
+                    with fsspec.open(url, "rb", **options) as f:
+                        tensors, meta = None, read_metadata(f, url)
+                    data = b""
+                else:
+                    with fsspec.open(url, "rb", **options) as f:
+                        data = f.read()
+                if self.config.weights and self.config.verify_checksums and \
+                        hashlib.sha256(data).hexdigest() != entry["sha256"]:
                     raise RecordError(f"{url}: sha256 {hashlib.sha256(data).hexdigest()}, the shard index expects "
                                       f"{entry['sha256']} (replaced or corrupted? verify_checksums=False skips "
                                       "this check)")
-                tensors, meta = read_model(data, url)
+                if self.config.weights:
+                    tensors, meta = read_model(data, url)
                 for key in ("model_id", "split", "converged"):
                     if meta[key] != entry[key]:
                         raise RecordError(f"{url}: {key} is {meta[key]!r} in the file, the shard index says "
@@ -182,25 +167,29 @@ class NWS(datasets.ArrowBasedBuilder):
             yield Key(i, 0), table if table.schema.equals(schema) else table_cast(table, schema)
 
 
-def record_table(tensors: dict[str, np.ndarray], meta: dict[str, Any], snaps: list[int], config: NWSConfig) -> pa.Table:
-    """One model's records as an Arrow table: one row per kept snapshot in ``snaps``."""
-    th = theta(tensors, meta)
-    if len(snaps) != len(th):  # a selection copies; all 20 snapshots are used as they are
-        th = th[snaps]
-    n, nw = th.shape
-    values = pa.array(th.reshape(-1))
-    if config.fixed_architecture:
-        weights = pa.FixedSizeListArray.from_arrays(values, nw)
-    else:
-        weights = pa.ListArray.from_arrays(pa.array(np.arange(0, (n + 1) * nw, nw, dtype=np.int32)), values)
+def record_table(tensors: dict[str, np.ndarray] | None, meta: dict[str, Any], snaps: list[int],
+                 config: NWSConfig) -> pa.Table:
+    """One model's records as an Arrow table: one row per kept snapshot in ``snaps`` (without
+    the ``weights`` column when ``tensors`` is None)."""
+    n = len(snaps)
     epochs = np.asarray(meta["snapshot_epochs"])[snaps]
     cols: dict[str, Any] = {
         "model_id": pa.array(np.full(n, meta["model_id"], np.int64)),
         "snapshot": pa.array(np.asarray(snaps, np.int32)),
         "epoch": pa.array(epochs.astype(np.int32)),
         "progress": pa.array((epochs / max(meta["epochs"], 1)).astype(np.float32)),
-        "weights": weights,
     }
+    if tensors is not None:
+        th = theta(tensors, meta)
+        if len(snaps) != len(th):  # a selection copies; all 20 snapshots are used as they are
+            th = th[snaps]
+        nw = th.shape[1]
+        values = pa.array(th.reshape(-1))
+        if config.fixed_architecture:
+            cols["weights"] = pa.FixedSizeListArray.from_arrays(values, nw)
+        else:
+            cols["weights"] = pa.ListArray.from_arrays(pa.array(np.arange(0, (n + 1) * nw, nw, dtype=np.int32)),
+                                                       values)
     for h in HYPERPARAMETERS:
         value = meta["labels"][h.name] if h.categorical else meta["hparams"][h.name]
         cols[h.name] = pa.array([value] * n, pa.int64() if h.categorical else pa.float64())

@@ -103,24 +103,25 @@ def model_frame(config: str, data_dir: str | None = None, snapshots: tuple[int, 
                 converged_only: bool = False):
     """A pandas DataFrame of the NWS records without θ (one row per model and kept snapshot).
 
-    Categorical hyper-parameters are decoded to their option names; ``weights`` is never
-    materialized, so this stays small for the paper-sized configs.
+    Categorical hyper-parameters are decoded to their option names. It loads with
+    ``weights=False``: only each file's header is read and θ never enters the Arrow cache, so
+    this stays small and fast for the paper-sized configs.
     """
     ds = load_dataset("nws", config, split=None, data_dir=data_dir, snapshots=snapshots,
-                      converged_only=converged_only)
+                      converged_only=converged_only, weights=False)
     import pandas as pd
 
     frames = []
     for split, part in ds.items():
-        part = part.remove_columns(["weights", "layout"])
+        part = part.remove_columns(["layout"])
         df = part.to_pandas()
         for name in TARGETS:
             df[name] = [part.features[name].names[i] for i in df[name]]
         df["split"] = split
         frames.append(df)
     if not frames:  # e.g. converged_only and nothing converged: no split exists
-        from builders.nws import features_for
+        from nws_datasets.schema import features
 
-        names = [k for k in features_for(get_config(config)) if k not in ("weights", "layout")]
+        names = [k for k in features(get_config(config), weights=False) if k != "layout"]
         return pd.DataFrame(columns=[*names, "split"])
     return pd.concat(frames, ignore_index=True)

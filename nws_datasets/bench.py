@@ -18,8 +18,8 @@ import numpy as np
 import nws_datasets  # noqa: F401 - registers load_dataset("nws")
 from datasets import load_dataset
 
-from .hub import find_indexes
-from .records import parse_index, read_model, theta
+from .records import read_model, theta
+from .schema import find_indexes, parse_index
 from .space import CONFIGS
 from .cli import data_dir, run_main
 

@@ -63,7 +63,7 @@ class CLIError(Exception):
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
-    from .records import RecordError
+    from .schema import RecordError
     from .sources import SourceError
 
     return (CLIError, RecordError, SourceError, ValueError, OSError, KeyError)

@@ -16,7 +16,7 @@ from pathlib import Path
 import fsspec
 from tqdm.auto import tqdm
 
-from .records import INDEX_NAME, RecordError, parse_index
+from .schema import INDEX_NAME, RecordError, parse_index
 from .space import CONFIGS
 from .storage import nws_home
 from .cli import run_main

@@ -33,7 +33,7 @@ def _fingerprint(data_dir: str | None, storage_options: dict | None) -> str:
 
     import builders.nws as module
 
-    from .hub import find_indexes
+    from .schema import find_indexes
 
     h = hashlib.sha256(inspect.getsource(module).encode())
     for url, text in find_indexes(data_dir, None, storage_options or {}):

@@ -15,7 +15,8 @@ from datasets.distributed import split_dataset_by_node
 import nws_datasets
 from nws_datasets.architecture import Layout
 from nws_datasets.push import files_to_publish, publish_fsspec
-from nws_datasets.records import RecordError, read_index
+from nws_datasets.records import read_index
+from nws_datasets.schema import RecordError
 from nws_datasets.registration import SUPPORTED_DATASETS
 from nws_datasets.space import CONFIGS
 
@@ -219,3 +220,50 @@ def test_metaclf_features_on_ragged_weights(tiny_main):
     assert global_features(ws.weights).shape == (len(ws), 16)
     f, rows = local_features(ws.weights, ws.n_conv, 1000, 4, "fc", 0)
     assert f.shape == (4 * len(set(rows.tolist())), 16) and np.isfinite(f).all()
+
+
+def test_metadata_only_loading_reads_headers_and_agrees_with_full_records(tiny_nws, monkeypatch):
+    import fsspec.implementations.local as local_fs
+
+    full = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train")
+    read = {"bytes": 0}
+    original = local_fs.LocalFileOpener.read
+
+    def counting(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        read["bytes"] += len(out)
+        return out
+
+    monkeypatch.setattr(local_fs.LocalFileOpener, "read", counting)
+    meta = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train", weights=False)
+    assert "weights" not in meta.features and len(meta) == len(full)
+    n_files = len({r["model_id"] for r in full})
+    assert read["bytes"] < n_files * 100_000  # headers only, not the ~7 MB files
+    cols = [c for c in meta.column_names]
+    assert meta.select_columns(cols)[:] == full.select_columns(cols)[:]
+
+
+def test_the_card_documents_every_column_and_metadata_field_of_the_schema():
+    import re
+
+    from nws_datasets.schema import INDEX_FORMAT, MODEL_FORMAT, features
+
+    card = (ROOT / "dataset_card.md").read_text()
+    named = set(re.findall(r"`([a-z_0-9]+)`", card)) | set(re.findall(r"^\| ([a-z_0-9]+) \|", card, re.M))
+    for config in CONFIGS.values():
+        missing = set(features(config)) - named
+        assert not missing, f"dataset_card.md does not document columns {missing}"
+    assert MODEL_FORMAT in card and INDEX_FORMAT in card
+    from types import SimpleNamespace
+
+    from nws_datasets.schema import model_metadata
+    from nws_datasets.space import FIXED_ARCHITECTURE, sample_hparams
+
+    hp = {**sample_hparams(CONFIG, 0), **FIXED_ARCHITECTURE}
+    result = SimpleNamespace(snapshot_epochs=[0] * 20, epochs=0, stop_reason=None, train_accuracy=[0.1] * 20,
+                             val_accuracy=[0.1] * 20, test_accuracy=[0.1] * 20, val_history=[0.1], wall_time_s=1.0)
+    meta = model_metadata(CONFIG, model_id=0, shard=0, split="train", seed=0, torch_seed=1, hparams=hp, result=result,
+                          protocol={}, profile={}, evaluation={}, device="cpu", overrides={}, versions={},
+                          converged=False)
+    missing = set(meta) - named
+    assert not missing, f"dataset_card.md does not document metadata fields {missing}"

@@ -23,7 +23,8 @@ from datasets import load_dataset
 from safetensors.numpy import save_file
 
 import nws_datasets  # noqa: F401 - registers "nws"
-from nws_datasets.records import METADATA_KEY, MODEL_FORMAT, RecordError, parse_index, read_model, sha256_file
+from nws_datasets.records import read_model, sha256_file
+from nws_datasets.schema import METADATA_KEY, MODEL_FORMAT, RecordError, parse_index
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

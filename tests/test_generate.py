@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from nws_datasets.records import RecordError, read_index, read_model, theta
+from nws_datasets.records import read_index, read_model, theta
+from nws_datasets.schema import RecordError
 from nws_datasets.sources import load_images
 from nws_datasets.space import CONFIGS, sample_hparams
 from train.generate import main
@@ -157,3 +158,12 @@ def test_old_format_files_are_refused_naming_file_version_and_fix(tmp_path):
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "index.json: NWS shard index format 'nws-shard/1'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_generate_shard_is_a_library_call_with_arguments(tmp_path):
+    from train.generate import generate_shard
+
+    counts = generate_shard("c_fixed_mini", 4, tmp_path, limit=1, max_epochs=1, quiet=True)
+    assert counts == {"done": 1, "pending": 14}
+    entry = read_index(tmp_path / "c_fixed_mini" / "shard-00004")["models"][0]
+    assert entry["status"] == "done" and len(entry["sha256"]) == 64

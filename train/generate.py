@@ -36,10 +36,10 @@ import nws_datasets
 from nws_datasets.architecture import Layout
 from nws_datasets.cli import out_dir, positive_int, run_main
 from nws_datasets.cli import seed as seed_type
-from nws_datasets.records import (RecordError, model_filename, new_index, read_index, read_model,
-                                  sha256_file, shard_dirname, write_index, write_model)
+from nws_datasets.records import read_index, read_model, sha256_file, write_index, write_model
+from nws_datasets.schema import RecordError, model_filename, model_metadata, new_index, shard_dirname
 from nws_datasets.sources import SourceError, known_sources, load_images
-from nws_datasets.space import (CONFIGS, CONVERGENCE_THRESHOLDS, NWSConfig, get_config, labels_of,
+from nws_datasets.space import (CONFIGS, CONVERGENCE_THRESHOLDS, NWSConfig, get_config,
                                 sample_hparams, training_seed)
 from nws_datasets.storage import nws_home
 
@@ -144,21 +144,15 @@ def train_and_write(job: dict[str, Any]) -> dict[str, Any]:
         return {**entry, "reason": res.reason}
     final = res.test_accuracy[-1]
     converged = final >= CONVERGENCE_THRESHOLDS[hp["dataset"]]
+    meta = model_metadata(
+        config, model_id=plan["model_id"], shard=job["shard"], split=plan["split"], seed=job["seed"],
+        torch_seed=job["torch_seed"], hparams=hp, result=res, protocol=PROTOCOL, profile=asdict(profile),
+        evaluation={"source": hp["dataset"], "test_images": len(_IMAGES[key].y_test),
+                    "test_sha256": _IMAGES[key].test_sha256, "mode": "eval (BN running statistics, no dropout)"},
+        device=device, overrides=job["overrides"], converged=converged,
+        versions={"nws_datasets": nws_datasets.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                  "python": platform.python_version()})
     layout = Layout.for_hparams(hp)
-    meta = {
-        "model_id": plan["model_id"], "config": config.name, "shard": job["shard"], "split": plan["split"],
-        "seed": job["seed"], "torch_seed": job["torch_seed"], "hparams": hp, "labels": labels_of(config, hp),
-        "n_weights": layout.n_weights, "n_conv_weights": layout.n_conv_weights, "layout": layout.table(),
-        "snapshot_epochs": res.snapshot_epochs, "epochs": res.epochs, "stop_reason": res.stop_reason,
-        "train_accuracy": res.train_accuracy, "val_accuracy": res.val_accuracy,
-        "test_accuracy": res.test_accuracy, "final_test_accuracy": final, "converged": bool(converged),
-        "val_history": res.val_history, "wall_time_s": res.wall_time_s, "device": device,
-        "profile": asdict(profile), "overrides": job["overrides"], "protocol": PROTOCOL,
-        "evaluation": {"source": hp["dataset"], "test_images": len(_IMAGES[key].y_test),
-                       "test_sha256": _IMAGES[key].test_sha256, "mode": "eval (BN running statistics, no dropout)"},
-        "versions": {"nws_datasets": nws_datasets.__version__, "torch": torch.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
-    }
     path = Path(job["shard_dir"]) / model_filename(plan["model_id"])
     size, digest = write_model(path, layout.unflatten(res.theta), meta)
     return {**entry, "file": path.name, "bytes": size, "sha256": digest, "final_test_accuracy": final,
@@ -221,32 +215,43 @@ def prepare_shard(config: NWSConfig, shard: int, out: Path, seed: int) -> tuple[
     return sdir, index
 
 
-def run_shard(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict[str, int]:
-    """Train every pending model of one shard (up to ``--limit``) under the shard's lock; return status counts."""
-    sdir = args.out / config.name / shard_dirname(shard)
+def generate_shard(config: NWSConfig | str, shard: int, out: str | Path | None = None, *, seed: int | None = None,
+                   device: str = "cpu", workers: int = 1, limit: int | None = None, max_epochs: int | None = None,
+                   sources: dict[str, str] | None = None, quiet: bool = False) -> dict[str, int]:
+    """Train every pending model of one shard under the shard's lock; return the status counts.
+
+    ``out`` defaults to the NWS home and ``seed`` to the config's; ``limit`` trains only the
+    first N models and ``max_epochs`` caps training (both recorded in the metadata);
+    ``sources`` maps image sources to local copies. Resumable: finished models are kept.
+    """
+    config = get_config(config) if isinstance(config, str) else config
+    out = Path(out) if out is not None else nws_home()
+    seed = config.seed if seed is None else seed
+    sdir = out / config.name / shard_dirname(shard)
     sdir.mkdir(parents=True, exist_ok=True)
     with shard_lock(sdir):
         try:
-            return _run_locked(config, shard, args)
+            return _run_locked(config, shard, out, seed, device, workers, limit, max_epochs, sources or {}, quiet)
         except BaseException:
             remove_partial_files(sdir)  # what killed workers were writing
             raise
 
 
-def _run_locked(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict[str, int]:
-    sdir, index = prepare_shard(config, shard, args.out, args.seed)
+def _run_locked(config: NWSConfig, shard: int, out: Path, seed: int, device: str, workers: int, limit: int | None,
+                max_epochs: int | None, sources: dict[str, str], quiet: bool) -> dict[str, int]:
+    sdir, index = prepare_shard(config, shard, out, seed)
     pos = {m["model_id"]: i for i, m in enumerate(index["models"])}
-    todo = [m for m in index["models"][: args.limit] if m["status"] == "pending"]
+    todo = [m for m in index["models"][:limit] if m["status"] == "pending"]
     for name in sorted({m["hparams"]["dataset"] for m in todo}):  # convert/cache once, in the parent
-        load_images(name, args.sources.get(name))
-    overrides = {k: v for k, v in (("max_epochs", args.max_epochs), ("limit", args.limit)) if v is not None}
-    jobs = [{"config": config.name, "shard": shard, "shard_dir": str(sdir), "seed": args.seed,
-             "torch_seed": training_seed(config, m["model_id"], args.seed), "plan": {k: m[k] for k in
-             ("model_id", "split", "hparams", "n_weights", "n_conv_weights")}, "device": args.device,
-             "max_epochs": args.max_epochs, "overrides": overrides} for m in todo]
-    done_before = sum(m["status"] != "pending" for m in index["models"][: args.limit])
+        load_images(name, sources.get(name))
+    overrides = {k: v for k, v in (("max_epochs", max_epochs), ("limit", limit)) if v is not None}
+    jobs = [{"config": config.name, "shard": shard, "shard_dir": str(sdir), "seed": seed,
+             "torch_seed": training_seed(config, m["model_id"], seed), "plan": {k: m[k] for k in
+             ("model_id", "split", "hparams", "n_weights", "n_conv_weights")}, "device": device,
+             "max_epochs": max_epochs, "overrides": overrides} for m in todo]
+    done_before = sum(m["status"] != "pending" for m in index["models"][:limit])
     bar = tqdm(total=len(todo) + done_before, initial=done_before, unit="model",
-               desc=f"{config.name} shard {shard}", dynamic_ncols=True, disable=args.quiet)
+               desc=f"{config.name} shard {shard}", dynamic_ncols=True, disable=quiet)
 
     def finish(entry: dict[str, Any]) -> None:
         index["models"][pos[entry["model_id"]]] = entry
@@ -259,15 +264,15 @@ def _run_locked(config: NWSConfig, shard: int, args: argparse.Namespace) -> dict
         epochs[msg[0]] = f"{msg[1]}:{msg[2]:.2f}"
         bar.set_postfix_str(" ".join(f"m{k} ep{v}" for k, v in sorted(epochs.items())), refresh=True)
 
-    if args.workers == 1:
-        _init_worker(torch.get_num_threads() if args.device == "cuda" else 1, _Direct(show))
+    if workers == 1:
+        _init_worker(torch.get_num_threads() if device == "cuda" else 1, _Direct(show))
         for job in jobs:
             finish(train_and_write(job))
             epochs.pop(job["plan"]["model_id"], None)
     else:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        pool = cf.ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker,
+        pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                       initargs=(1, q, os.getpid()))
         try:
             futures = {pool.submit(train_and_write, j): j["plan"]["model_id"] for j in jobs}
@@ -382,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
         for s in args.shards:
-            counts = run_shard(config, s, args)
+            counts = generate_shard(config, s, args.out, seed=args.seed, device=args.device, workers=args.workers,
+                                    limit=args.limit, max_epochs=args.max_epochs, sources=args.sources,
+                                    quiet=args.quiet)
             print(f"{config.name} shard {s}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
                   + f" -> {args.out / config.name / shard_dirname(s)}", file=sys.stderr)
     except (UsageError, SourceError, RecordError) as err:
