@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 
+from nws_datasets.cli import run_main
 from nws_datasets.space import TARGETS, get_config
 
 from . import results, svm
 from .cli import parser, validate
 from .data import DataError, TargetError, check_target
 from .local import add_dmc_args, check_dmc_args, run_local
-from nws_datasets.cli import run_main
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from nws_datasets.architecture import Layout
+from nws_datasets.cli import positive_int, run_main
 from nws_datasets.space import FIXED_ARCHITECTURE
 
 from .dmc import DMC_PROFILES, local_dmc
 from .features import local_features
-from nws_datasets.cli import positive_int, run_main
 
 
 def _timed(fn, repeat: int = 3) -> float:

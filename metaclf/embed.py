@@ -19,11 +19,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.decomposition import IncrementalPCA  # noqa: E402
 
+from nws_datasets.cli import positive_int, run_main
 import nws_datasets  # noqa: E402,F401
 from datasets import load_dataset  # noqa: E402
 from nws_datasets.space import get_config  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
-from nws_datasets.cli import positive_int, run_main
 
 COLOURS = ("dataset", "learning_rate", "augmentation", "optimizer", "activation", "initialization", "progress",
            "test_error")

@@ -22,8 +22,8 @@ from metaclf.data import balanced_models, load_split
 from metaclf.dmc import global_dmc, n_weights, predict_proba, profile_dict, train
 from metaclf.evaluate import dmc_scores
 from metaclf.local import add_dmc_args, check_dmc_args
-from nws_datasets.space import get_config
 from nws_datasets.cli import run_main
+from nws_datasets.space import get_config
 
 SNAPSHOTS = (-4, -3, -2, -1)
 

@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from nws_datasets.cli import positive_int, run_main
+
 from . import results
 from .cli import parser, validate
 from .data import DataError, WeightSet, balanced_models, load_split
 from .dmc import DMC_PROFILES, DMCProfile, local_dmc, n_weights, predict_proba, profile_dict, train
 from .evaluate import dmc_scores
 from .features import gather_windows, part_bounds, window_starts
-from nws_datasets.cli import positive_int, run_main
 
 SNAPSHOTS = (-2, -1)
 

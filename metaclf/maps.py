@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nws_datasets.cli import positive_int, run_main
 from nws_datasets.space import NUM_SNAPSHOTS
 from nws_datasets.storage import write_json
 
@@ -26,7 +27,6 @@ from .data import balanced_models, load_split
 from .dmc import DMCProfile, local_dmc
 from .features import part_bounds
 from .local import add_dmc_args, check_dmc_args, run_local, windows
-from nws_datasets.cli import positive_int, run_main
 
 
 def performance_map(config: str, target: str, part: str, size: int, positions: int, profile, device: str,

@@ -27,11 +27,11 @@ import pandas as pd  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
 from sklearn.model_selection import KFold  # noqa: E402
 
+from nws_datasets.cli import run_main
 from nws_datasets.space import HP, HYPERPARAMETERS, get_config  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
 
 from .data import model_frame  # noqa: E402
-from nws_datasets.cli import run_main
 
 CATEGORICAL = [h.name for h in HYPERPARAMETERS if h.categorical and h.name != "dataset"]
 

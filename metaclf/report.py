@@ -9,13 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from nws_datasets.cli import run_main
 from nws_datasets.space import get_config
 
 from . import results
 from .embed import embed
 from .regress import regress
 from .trainstats import PAIRS, training_statistics
-from nws_datasets.cli import run_main
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
+from nws_datasets.cli import run_main
 from nws_datasets.space import TARGETS  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
-from nws_datasets.cli import run_main
 
 METHODS = ("svm-linear-global", "svm-linear-layerwise", "svm-linear-local", "svm-rbf-global", "svm-rbf-layerwise",
            "svm-rbf-local", "dmc-local", "dmc-global")

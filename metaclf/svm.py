@@ -23,12 +23,12 @@ from sklearn.svm import SVC, LinearSVC
 from tqdm.auto import tqdm
 
 from nws_datasets.architecture import Layout
+from nws_datasets.cli import positive_int, run_main
 
 from . import results
 from .cli import parser, validate
 from .data import WeightSet, balanced_models, load_split
 from .features import FEATURES, global_features, layerwise_features, local_features
-from nws_datasets.cli import positive_int, run_main
 
 SNAPSHOTS = {"global": (-4, -3, -2, -1), "layerwise": (-4, -3, -2, -1), "local": (-2, -1)}
 

@@ -19,11 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nws_datasets.cli import run_main
 from nws_datasets.space import CONVERGENCE_THRESHOLDS, HP, NUM_SNAPSHOTS, get_config  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
 
 from .data import model_frame  # noqa: E402
-from nws_datasets.cli import run_main
 
 PAIRS = [("initialization", "activation"), ("initialization", "optimizer"), ("initialization", "augmentation"),
          ("activation", "optimizer")]

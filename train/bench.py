@@ -16,13 +16,13 @@ import time
 import torch
 import torch.nn.functional as F
 
+from nws_datasets.cli import positive_int, run_main
 from nws_datasets.cnn import NWSCNN
 from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE
 
 from .augment import augment
 from .generate import main as generate
 from .optim import make_optimizer
-from nws_datasets.cli import positive_int, run_main
 
 
 def train_images_per_s(seconds: float, aug: bool, device: str) -> float:
