@@ -1,12 +1,12 @@
-"""Weights and labels for meta-classification, read through the public ``load_dataset`` API."""
+"""Weights and labels for meta-classification, read through the public loading API (:func:`nws_datasets.load`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-import nws_datasets  # noqa: F401 - registers load_dataset("nws")
-from datasets import load_dataset
+from nws_datasets import load
+from nws_datasets.schema import features
 from nws_datasets.space import CONFIGS, TARGETS, get_config
 
 
@@ -60,8 +60,7 @@ def load_split(config: str, split: str, target: str, snapshots: tuple[int, ...],
     """
     which = "converged " if converged_only else ""
     try:
-        ds = load_dataset("nws", config, split=split, data_dir=data_dir, snapshots=snapshots,
-                          converged_only=converged_only)
+        ds = load(config, split=split, data_dir=data_dir, snapshots=snapshots, converged_only=converged_only)
     except ValueError as err:
         if "split" not in str(err).lower():
             raise
@@ -103,12 +102,12 @@ def model_frame(config: str, data_dir: str | None = None, snapshots: tuple[int, 
                 converged_only: bool = False):
     """A pandas DataFrame of the NWS records without θ (one row per model and kept snapshot).
 
-    Categorical hyper-parameters are decoded to their option names. It loads with
-    ``weights=False``: only each file's header is read and θ never enters the Arrow cache, so
+    Categorical hyper-parameters are decoded to their option names. It loads every column
+    but ``weights``, so only each file's header is read and θ never enters the Arrow cache:
     this stays small and fast for the paper-sized configs.
     """
-    ds = load_dataset("nws", config, split=None, data_dir=data_dir, snapshots=snapshots,
-                      converged_only=converged_only, weights=False)
+    ds = load(config, split=None, data_dir=data_dir, snapshots=snapshots, converged_only=converged_only,
+              columns=list(features(get_config(config), weights=False)))
     import pandas as pd
 
     frames = []
@@ -120,8 +119,6 @@ def model_frame(config: str, data_dir: str | None = None, snapshots: tuple[int, 
         df["split"] = split
         frames.append(df)
     if not frames:  # e.g. converged_only and nothing converged: no split exists
-        from nws_datasets.schema import features
-
         names = [k for k in features(get_config(config), weights=False) if k != "layout"]
         return pd.DataFrame(columns=[*names, "split"])
     return pd.concat(frames, ignore_index=True)

@@ -20,8 +20,7 @@ import numpy as np  # noqa: E402
 from sklearn.decomposition import IncrementalPCA  # noqa: E402
 
 from nws_datasets.cli import positive_int, run_main
-import nws_datasets  # noqa: E402,F401
-from datasets import load_dataset  # noqa: E402
+from nws_datasets import load  # noqa: E402
 from nws_datasets.space import get_config  # noqa: E402
 from nws_datasets.storage import write_json  # noqa: E402
 
@@ -34,7 +33,7 @@ def embed(config: str, data_dir: str | None, out: Path, components: int = 10, ba
           seed: int = 0, n_neighbors: int = 15) -> dict[str, Any]:
     if not get_config(config).fixed_architecture:
         raise ValueError(f"the embedding needs a fixed architecture (c_fixed, c_fixed_mini), not {config!r}")
-    splits = load_dataset("nws", config, data_dir=data_dir)
+    splits = load(config, data_dir=data_dir)
     cols = ["progress", "learning_rate", "test_accuracy", *CATEGORIES]
     n_conv = splits[next(iter(splits))][0]["n_conv_weights"]
     total = sum(len(s) for s in splits.values())

@@ -11,9 +11,7 @@ the original. Supported ``datasets`` versions are pinned in ``setup.cfg`` and ch
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
-from pathlib import Path
 
 import datasets
 import datasets.load as _load
@@ -23,50 +21,36 @@ BUILDER_MODULE = "builders.nws"
 SUPPORTED_DATASETS = (4, 6)  #: major versions [low, high) the hook is written for (setup.cfg agrees)
 
 
-def _fingerprint(data_dir: str | None, storage_options: dict | None) -> str:
-    """Hash of the builder's code, of every shard index (which holds each file's sha256) and
-    of every file's name, size and modification time, so that a prepared dataset is rebuilt
-    when a model file is replaced, even without a new index."""
-    import posixpath
-
-    import fsspec
-
-    import builders.nws as module
-
-    from .schema import find_indexes
-
-    h = hashlib.sha256(inspect.getsource(module).encode())
-    for url, text in find_indexes(data_dir, None, storage_options or {}):
-        h.update(url.encode())
-        h.update(text.encode())
-        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        for info in sorted(fs.ls(posixpath.dirname(path), detail=True), key=lambda i: i["name"]):
-            stamp = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
-            h.update(f"{info['name']}|{info.get('size')}|{stamp}".encode())
-    return h.hexdigest()
-
-
 def nws_dataset_module(data_dir: str | None = None, download_config=None) -> _load.DatasetModule:
     """The ``DatasetModule`` that ``load_dataset("nws", ...)`` resolves to."""
     options = getattr(download_config, "storage_options", None)
-    return _load.DatasetModule(BUILDER_MODULE, _fingerprint(data_dir, options), {"dataset_name": NAME})
+    from .loading import fingerprint
+
+    return _load.DatasetModule(BUILDER_MODULE, fingerprint(data_dir, options), {"dataset_name": NAME})
 
 
 def register() -> None:
-    """Install the hook (idempotent). Raises ``RuntimeError`` if ``datasets`` changed under us."""
+    """Install the hook (idempotent). Raises ``RuntimeError`` if ``datasets`` changed under us;
+    :func:`register_quietly` (what ``import nws_datasets`` calls) turns that into a warning.
+
+    Every ``load_dataset("nws", ...)`` goes to the NWS builder, also when the working
+    directory holds a folder named ``nws`` (load that one as ``"./nws"``); the same hook
+    serves ``get_dataset_config_names("nws")`` and ``get_dataset_infos("nws")``.
+    """
     major = int(datasets.__version__.split(".")[0])
     factory = getattr(_load, "dataset_module_factory", None)
     if factory is None or not {"path", "data_dir", "download_config"} <= set(inspect.signature(factory).parameters) \
             or not hasattr(_load, "DatasetModule") or not SUPPORTED_DATASETS[0] <= major < SUPPORTED_DATASETS[1]:
         raise RuntimeError(
             f"nws_datasets cannot register load_dataset('nws') with datasets {datasets.__version__}: supported are "
-            f"{SUPPORTED_DATASETS[0]}.x to {SUPPORTED_DATASETS[1] - 1}.x with datasets.load.dataset_module_factory")
+            f"{SUPPORTED_DATASETS[0]}.x to {SUPPORTED_DATASETS[1] - 1}.x with datasets.load.dataset_module_factory; "
+            "nws_datasets.load(CONFIG, ...) works without it")
     if getattr(factory, "_nws_hook", False):
         return
     signature = inspect.signature(factory)
 
     def dataset_module_factory(path, *args, **kwargs):
-        if path == NAME and not Path(NAME).is_dir():
+        if path == NAME:
             bound = signature.bind(path, *args, **kwargs)
             return nws_dataset_module(bound.arguments.get("data_dir"), bound.arguments.get("download_config"))
         return factory(path, *args, **kwargs)
@@ -74,3 +58,19 @@ def register() -> None:
     dataset_module_factory._nws_hook = True  # type: ignore[attr-defined]
     dataset_module_factory.__wrapped__ = factory  # type: ignore[attr-defined]
     _load.dataset_module_factory = dataset_module_factory
+    import datasets.inspect as _inspect  # it holds its own reference to the factory
+
+    if getattr(_inspect, "dataset_module_factory", None) is factory:
+        _inspect.dataset_module_factory = dataset_module_factory
+
+
+def register_quietly() -> bool:
+    """:func:`register`, warning instead of raising; return whether the hook is installed."""
+    import warnings
+
+    try:
+        register()
+        return True
+    except Exception as err:  # noqa: BLE001 - importing nws_datasets must never fail because of the hook
+        warnings.warn(f"load_dataset('nws') is unavailable: {err}", RuntimeWarning, stacklevel=2)
+        return False

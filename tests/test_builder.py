@@ -267,3 +267,41 @@ def test_the_card_documents_every_column_and_metadata_field_of_the_schema():
                           converged=False)
     missing = set(meta) - named
     assert not missing, f"dataset_card.md does not document metadata fields {missing}"
+
+
+def test_load_is_the_public_api_and_equals_load_dataset(tiny_nws):
+    a = nws_datasets.load("c_fixed_mini", split="train", data_dir=str(tiny_nws), snapshots=(-1,))
+    b = load_dataset("nws", "c_fixed_mini", split="train", data_dir=str(tiny_nws), snapshots=(-1,))
+    assert records(a).keys() == records(b).keys() and all(np.array_equal(records(a)[k], records(b)[k])
+                                                          for k in records(a))
+    meta = nws_datasets.load("c_fixed_mini", data_dir=str(tiny_nws), columns=["model_id", "optimizer"])
+    assert set(meta) == {"train", "test"} and meta["train"].column_names == ["model_id", "optimizer"]
+    stream = nws_datasets.load("c_fixed_mini", split="test", data_dir=str(tiny_nws), streaming=True)
+    assert sum(1 for _ in stream) == len(load_dataset("nws", "c_fixed_mini", split="test", data_dir=str(tiny_nws)))
+    with pytest.raises(ValueError, match="unknown NWS config 'c_nope'"):
+        nws_datasets.load("c_nope")
+    with pytest.raises(ValueError, match=r"unknown columns \['colour'\]"):
+        nws_datasets.load("c_fixed_mini", data_dir=str(tiny_nws), columns=["colour"])
+
+
+def test_registration_serves_inspection_and_ignores_a_folder_named_nws(tiny_nws, tmp_path, monkeypatch):
+    from datasets import get_dataset_config_info, get_dataset_config_names
+
+    assert get_dataset_config_names("nws") == [c.name for c in CONFIGS.values()]
+    info = get_dataset_config_info("nws", "c_fixed_mini", data_dir=str(tiny_nws))
+    assert info.features["optimizer"].names == ["adam", "rmsprop", "momentum"] and set(info.splits) == {"train", "test"}
+    (tmp_path / "nws").mkdir()
+    (tmp_path / "nws" / "data.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset("nws", "c_fixed_mini", split="train", data_dir=str(tiny_nws))
+    assert "weights" in ds.features
+
+
+def test_an_unsupported_datasets_warns_at_import_and_load_still_works(tiny_nws, monkeypatch):
+    from nws_datasets import registration
+
+    monkeypatch.setattr(registration, "SUPPORTED_DATASETS", (99, 100))
+    monkeypatch.setattr(datasets.load.dataset_module_factory, "_nws_hook", False, raising=False)
+    with pytest.warns(RuntimeWarning, match="nws_datasets.load"):
+        assert registration.register_quietly() is False
+    assert len(nws_datasets.load("c_fixed_mini", split="train", data_dir=str(tiny_nws), columns=["model_id"])) > 0
