@@ -32,6 +32,17 @@ def test_each_statistic_matches_scipy():
             np.testing.assert_allclose(f[i, offset + 3:offset + 8], scipy.stats.scoreatpercentile(v, [1, 25, 50, 75, 99]))
 
 
+def test_float32_weights_keep_scipy_accuracy():
+    """θ is float32: deviations stay float32 but sums accumulate in float64."""
+    x = (np.random.default_rng(5).standard_normal((6, 5000)) * 0.05 + 0.01).astype(np.float32)
+    f = statistics(x)
+    for i, row in enumerate(x.astype(np.float64)):
+        for offset, v in ((0, row), (8, np.diff(x[i]).astype(np.float64))):
+            assert abs(f[i, offset + 2] - scipy.stats.skew(v)) < 1e-6
+            np.testing.assert_allclose(f[i, offset + 1], v.var(), rtol=1e-6)
+            np.testing.assert_allclose(f[i, offset + 3:offset + 8], np.percentile(v, [1, 25, 50, 75, 99]), rtol=1e-12)
+
+
 def test_layerwise_features_have_480_columns_for_the_fixed_architecture():
     layout = Layout.for_hparams(FIXED_ARCHITECTURE)
     f, names = layerwise_features(np.random.default_rng(1).standard_normal((3, 92_868)), layout)
