@@ -305,3 +305,19 @@ def test_an_unsupported_datasets_warns_at_import_and_load_still_works(tiny_nws, 
     with pytest.warns(RuntimeWarning, match="nws_datasets.load"):
         assert registration.register_quietly() is False
     assert len(nws_datasets.load("c_fixed_mini", split="train", data_dir=str(tiny_nws), columns=["model_id"])) > 0
+
+
+def test_the_card_header_is_generated_from_the_schema_and_parses_on_the_hub_side():
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCard
+
+    from nws_datasets import card
+    from nws_datasets.schema import features
+
+    assert card.main(["--check"]) == 0  # the committed card is what the schema generates
+    parsed = DatasetCard((ROOT / "dataset_card.md").read_text())
+    assert parsed.data.license == "mit" and [c["config_name"] for c in parsed.data.configs] == list(CONFIGS)
+    infos = DatasetInfosDict.from_dataset_card_data(parsed.data)
+    for name, config in CONFIGS.items():
+        assert infos[name].features == features(config)
+        assert infos[name].features["optimizer"].names == ["adam", "rmsprop", "momentum"]
