@@ -321,3 +321,20 @@ def test_the_card_header_is_generated_from_the_schema_and_parses_on_the_hub_side
     for name, config in CONFIGS.items():
         assert infos[name].features == features(config)
         assert infos[name].features["optimizer"].names == ["adam", "rmsprop", "momentum"]
+
+
+def test_the_pytorch_recipes_example_runs_and_shows_what_it_claims(tiny_nws):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "examples/pytorch_recipes.py", "--data-dir", str(tiny_nws)], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    n_train = len(load_dataset("nws", "c_fixed_mini", split="train", data_dir=str(tiny_nws)))
+    assert out["models_in_first_unshuffled_batch"] == 1 and out["models_in_first_shuffled_batch"] > 1
+    assert out["records_seen_by_workers"] == out["distinct_records"] == n_train
+    assert out["weights_shape"] == [16, 92_868]
+    assert out["rebuilt_test_accuracy"] == pytest.approx(out["stored_test_accuracy"], abs=1e-6)
