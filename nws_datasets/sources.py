@@ -20,6 +20,7 @@ against Zalando's published MD5s).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import zlib
 from dataclasses import dataclass
@@ -216,13 +217,13 @@ def _from_csv(folder: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def decoded_sha256(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 of x_train, y_train, x_test, y_test (uint8 images, int64 labels), in that order."""
-    import hashlib
-
+def images_sha256(*pairs: tuple[np.ndarray, np.ndarray]) -> str:
+    """sha256 of (images, labels) pairs in order, as uint8 images and int64 labels: the
+    fingerprint of a decoded dataset and of a record's stored evaluation images."""
     h = hashlib.sha256()
-    for key in ("x_train", "y_train", "x_test", "y_test"):
-        h.update(np.ascontiguousarray(arrays[key], np.int64 if key.startswith("y") else np.uint8).tobytes())
+    for x, y in pairs:
+        h.update(np.ascontiguousarray(x, np.uint8).tobytes())
+        h.update(np.ascontiguousarray(y, np.int64).tobytes())
     return h.hexdigest()
 
 
@@ -234,7 +235,7 @@ def _verify(name: str, arrays: dict[str, np.ndarray], where: Path) -> None:
         counts = tuple(np.bincount(arrays[f"y_{split}"], minlength=10).tolist())
         if counts != CLASS_COUNTS[name][split]:
             raise SourceError(f"{where}: {name} {split} class counts {counts}, published {CLASS_COUNTS[name][split]}")
-    digest = decoded_sha256(arrays)
+    digest = images_sha256((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"]))
     if DECODED_SHA256.get(name) not in (None, digest):
         raise SourceError(f"{where}: decoded {name} has sha256 {digest}, expected {DECODED_SHA256[name]} "
                           "(not the published dataset, or corrupted)")

@@ -12,7 +12,6 @@ raising.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 
 from nws_datasets.cnn import PROTOCOL as CNN_PROTOCOL
 from nws_datasets.cnn import NWSCNN, accuracy, to_input
-from nws_datasets.sources import ImageSet
+from nws_datasets.sources import ImageSet, images_sha256
 from nws_datasets.space import NUM_CLASSES, Profile
 
 from . import augment as augmentation
@@ -64,14 +63,7 @@ class DeviceImages:
         n = profile.test_images
         x_test, y_test = images.x_test[:n], images.y_test[:n]
         self.x_test, self.y_test = t(x_test), t(y_test)
-        self.test_sha256 = evaluation_sha256(x_test, y_test)
-
-
-def evaluation_sha256(x: np.ndarray, y: np.ndarray) -> str:
-    """Fingerprint of evaluation images and labels (uint8 images, int64 labels)."""
-    h = hashlib.sha256(np.ascontiguousarray(x, dtype=np.uint8).tobytes())
-    h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
-    return h.hexdigest()
+        self.test_sha256 = images_sha256((x_test, y_test))
 
 
 class ModelData:
