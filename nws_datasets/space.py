@@ -19,8 +19,10 @@ import numpy as np
 
 #: The five image datasets of the paper, read from their Hugging Face Hub copies.
 REAL_SOURCES: tuple[str, ...] = ("mnist", "cifar10", "svhn", "stl10", "fashion_mnist")
-#: Small real datasets that ship inside Python packages (no network); used by the mini configs.
+#: Small real datasets that ship inside Python packages (no network); fast tests only.
 OFFLINE_SOURCES: tuple[str, ...] = ("mnist_sample", "digits")
+#: The two of the paper's datasets that install offline, full size (``bash .ci/setup``).
+CPU_SOURCES: tuple[str, ...] = ("mnist", "fashion_mnist")
 
 #: Final test accuracy a model must clear to count as converged (DESIGN.md); the offline
 #: digit sets use the MNIST threshold.
@@ -96,6 +98,8 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile("paper"),
     "mini": Profile("mini", max_epochs=20, train_images_per_epoch=512, val_images=200,
                     test_images=300, train_eval_images=200),
+    "cpu": Profile("cpu", max_epochs=80, train_images_per_epoch=320, val_images=300,
+                   test_images=1000, train_eval_images=500),
 }
 
 
@@ -154,6 +158,10 @@ CONFIGS: dict[str, NWSConfig] = {c.name: c for c in (
               REAL_SOURCES, False, 13000, 10000, 100),
     NWSConfig("c_fixed", "3K models, fixed architecture (92,868 weights), five real datasets (paper).",
               REAL_SOURCES, True, 3000, 2000, 100),
+    NWSConfig("c_main_cpu", "c_main sampling on full MNIST and Fashion-MNIST, cpu profile (2 cores, hours).",
+              CPU_SOURCES, False, 540, 360, 20, PROFILES["cpu"]),
+    NWSConfig("c_fixed_cpu", "c_fixed sampling on full MNIST and Fashion-MNIST, cpu profile (2 cores, hours).",
+              CPU_SOURCES, True, 540, 360, 20, PROFILES["cpu"]),
     NWSConfig("c_main_mini", "c_main sampling on offline digit sets, mini profile (CPU minutes).",
               OFFLINE_SOURCES, False, 260, 200, 20, PROFILES["mini"]),
     NWSConfig("c_fixed_mini", "c_fixed sampling on offline digit sets, mini profile (CPU minutes).",
