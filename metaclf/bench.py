@@ -18,7 +18,9 @@ from nws_datasets.architecture import Layout
 from nws_datasets.cli import positive_int, run_main
 from nws_datasets.space import FIXED_ARCHITECTURE
 
-from .dmc import DMC_PROFILES, local_dmc
+from .methods.dmc import DMC_PROFILES, local_dmc
+from .recipe import LOCAL_FEATURE_WINDOWS as W
+from .recipe import SUBSET_SIZE as S
 from .features import local_features
 
 
@@ -32,9 +34,9 @@ def _timed(fn, repeat: int = 3) -> float:
 
 
 def dmc_samples_per_s(profile: str, device: str, seconds: float) -> float:
-    model = local_dmc(5000, 5, DMC_PROFILES[profile]).to(device)
+    model = local_dmc(S, 5, DMC_PROFILES[profile]).to(device)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
-    x, y = torch.randn(64, 1, 5000, device=device), torch.randint(0, 5, (64,), device=device)
+    x, y = torch.randn(64, 1, S, device=device), torch.randint(0, 5, (64,), device=device)
     n, start = 0, None
     while start is None or time.perf_counter() - start < seconds:
         if n == 128 and start is None:
@@ -59,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     layout = Layout.for_hparams(FIXED_ARCHITECTURE)
     weights = rng.standard_normal((args.models, layout.n_weights)).astype(np.float32)
     n_conv = np.full(args.models, layout.n_conv_weights)
-    t_feat = _timed(lambda: local_features(weights, n_conv, 5000, 10, "all", 0))
-    n_win_weights = args.models * 10 * 5000
-    starts = rng.integers(0, layout.n_weights - 5000, (args.models, 10))
-    windows = np.stack([weights[i][starts[i][:, None] + np.arange(5000)] for i in range(args.models)]).reshape(-1, 5000)
+    t_feat = _timed(lambda: local_features(weights, n_conv, S, W, "all", 0))
+    n_win_weights = args.models * W * S
+    starts = rng.integers(0, layout.n_weights - S, (args.models, W))
+    windows = np.stack([weights[i][starts[i][:, None] + np.arange(S)] for i in range(args.models)]).reshape(-1, S)
     t_sort = _timed(lambda: (np.sort(windows, axis=1), np.sort(np.diff(windows, axis=1), axis=1)))
     out = {"device": args.device, "torch": torch.__version__, "feature_windows": args.models * 10,
            "features_weights_per_s": round(n_win_weights / t_feat), "np_sort_weights_per_s": round(n_win_weights / t_sort),

@@ -1,7 +1,7 @@
 """Weights and labels for meta-classification, read through the public loading API (:func:`nws_datasets.load`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,9 +20,30 @@ class WeightSet:
     model_id: np.ndarray
     snapshot: np.ndarray
     layout: str  # JSON layout of the first record (all records share it for a fixed architecture)
+    #: every hyper-parameter of each record (class indices; ``learning_rate`` as a float), for
+    #: the confound baseline that predicts the target from the other hyper-parameters
+    hparams: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, rows: np.ndarray) -> WeightSet:
+        """The records ``rows`` (indices or a boolean mask), in that order."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, np.int64)
+        weights = self.weights[rows] if self.fixed else [self.weights[i] for i in rows]
+        return WeightSet(weights, self.n_conv[rows], self.labels[rows], self.model_id[rows], self.snapshot[rows],
+                         self.layout, {k: v[rows] for k, v in self.hparams.items()})
+
+    @classmethod
+    def from_array(cls, weights: np.ndarray, labels: np.ndarray) -> WeightSet:
+        """Records from a plain [n, L] array (one model per row, no conv/FC split): the
+        scikit-learn view, so that any estimator also fits a bare weight matrix."""
+        weights = np.asarray(weights, np.float32)
+        if weights.ndim != 2:
+            raise ValueError(f"expected weights of shape [records, weights], got {weights.shape}")
+        n = len(weights)
+        return cls(weights, np.full(n, weights.shape[1]), np.asarray(labels, np.int64), np.arange(n),
+                   np.zeros(n, np.int64), "")
 
     @property
     def fixed(self) -> bool:
@@ -76,12 +97,14 @@ def load_split(config: str, split: str, target: str, snapshots: tuple[int, ...],
         raise DataError(f"{config}: the {split} split has {n_models} {which}models, all with {target} = "
                         f"{', '.join(names[i] for i in found)}; a meta-classifier needs at least 2 classes "
                         "(generate more models" + (" or pass --include-unconverged)" if converged_only else ")"))
-    cols = ds.with_format("numpy", columns=["weights", "n_conv_weights", target, "model_id", "snapshot"])[:]
+    hp_names = [*TARGETS, "learning_rate"]
+    cols = ds.with_format("numpy", columns=["weights", "n_conv_weights", "model_id", "snapshot", *hp_names])[:]
     weights = cols["weights"]
     if weights.dtype == object:
         weights = [np.asarray(w, np.float32) for w in weights]
     return WeightSet(weights, cols["n_conv_weights"].astype(np.int64), cols[target].astype(np.int64),
-                     cols["model_id"].astype(np.int64), cols["snapshot"].astype(np.int64), ds[0]["layout"])
+                     cols["model_id"].astype(np.int64), cols["snapshot"].astype(np.int64), ds[0]["layout"],
+                     {k: cols[k] for k in hp_names})
 
 
 def balanced_models(model_ids: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,46 +1,188 @@
-"""Scoring of the DMCs: per window (as the paper and the SVMs score) and, labelled, per model."""
+"""The one evaluation loop of every meta-classifier, and how its predictions are scored.
+
+:func:`evaluate` loads the training and test splits of a config for a target (the snapshots
+the method asks for), trains the method on ``rounds`` independent class-balanced draws of
+training models (random K per class, K the smallest class), predicts every evaluation window
+of every test record, and scores the predictions with :func:`score`.
+
+Scoring is the same for every method, so numbers compare:
+
+- **accuracy** is class-balanced accuracy per window: every evaluation window of every test
+  record is one prediction (as the paper and its SVMs count), and the per-class accuracies
+  are averaged, which is the expected accuracy on class-balanced test draws (the paper's
+  protocol) without discarding test models. ``per_model`` is labelled separately: a model's
+  scores are averaged over its windows and snapshots and it gets one prediction.
+- **chance** is 1 / (classes present among the test models), for every method: the
+  balanced accuracy of any predictor that ignores the weights.
+- **uncertainty**: ``ci95`` is a percentile bootstrap that resamples rounds and, within each
+  class, test models (both sources of variation at once); ``ci95_test_models`` resamples test
+  models only (rounds averaged); ``ci95_rounds`` is the t interval over rounds (null for one
+  round). Every result carries the number of training and test models behind it.
+"""
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
+from sklearn.base import clone
+from sklearn.metrics import confusion_matrix
 
-from . import results
-from .data import balanced_models
+from . import recipe
+from .data import balanced_models, check_target, load_split
+from .methods import MetaClassifier, make
 
 
-def dmc_scores(probs: np.ndarray, model_ids: np.ndarray, labels: np.ndarray, classes: list[str], seed: int,
-               draws: int = 10) -> dict[str, Any]:
-    """Score window probabilities ``probs`` [P, R, C] (P window positions of R test records).
+def _balanced_accuracy(correct: np.ndarray, total: np.ndarray, member: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Class-balanced accuracy of resampled models: ``weights`` [B, M] model multiplicities,
+    ``correct`` [R, M] right windows per round, ``total`` [M] windows, ``member`` [K, M] class
+    masks → [B, R]."""
+    per_class = []
+    for mask in member:
+        w = weights * mask
+        per_class.append((w @ correct.T) / np.maximum(w @ total, 1)[:, None])
+    return np.mean(per_class, axis=0)
 
-    The headline accuracy is per window: every (position, record) is one prediction, as the
-    paper and the SVMs count, over ``draws`` class-balanced draws of test models. ``per_model``
-    averages each model's probabilities over its windows and snapshots first, then scores the
-    same draws (majority per model).
+
+def _interval(values: np.ndarray) -> list[float]:
+    a = (1 - recipe.CONFIDENCE) / 2
+    return [float(np.quantile(values, a)), float(np.quantile(values, 1 - a))]
+
+
+def _summary(correct: np.ndarray, total: np.ndarray, model_labels: np.ndarray, seed: int) -> dict[str, Any]:
+    """Point estimate and intervals of class-balanced accuracy from per-model counts."""
+    classes = np.unique(model_labels)
+    member = (model_labels[None] == classes[:, None]).astype(float)
+    rounds = _balanced_accuracy(correct, total, member, np.ones((1, len(total))))[0]
+    rng = np.random.default_rng(seed)
+    b, r = recipe.BOOTSTRAP_REPLICATES, len(rounds)
+    weights = np.zeros((b, len(total)))
+    for mask in member.astype(bool):  # stratified: each class keeps its number of test models
+        idx = np.flatnonzero(mask)
+        draws = rng.choice(idx, (b, len(idx)))
+        np.add.at(weights, (np.repeat(np.arange(b), len(idx)), draws.ravel()), 1)
+    acc = _balanced_accuracy(correct, total, member, weights)  # [B, R]
+    round_weights = rng.multinomial(r, np.full(r, 1 / r), size=b) / r  # resampled rounds
+    out = {"accuracy_mean": float(rounds.mean()), "accuracy_std": float(rounds.std()),
+           "accuracy_rounds": rounds.tolist(),
+           "ci95": _interval((acc * round_weights).sum(1)), "ci95_test_models": _interval(acc.mean(1)),
+           "ci95_rounds": None, "chance": 1.0 / len(classes)}
+    if r > 1 and rounds.std() == 0:
+        out["ci95_rounds"] = [float(rounds[0])] * 2
+    elif r > 1:
+        lo, hi = stats.t.interval(recipe.CONFIDENCE, r - 1, loc=rounds.mean(), scale=stats.sem(rounds))
+        out["ci95_rounds"] = [float(lo), float(hi)]
+    return out
+
+
+def score(window_scores: list[np.ndarray], labels: np.ndarray, model_ids: np.ndarray, classes: list[str],
+          seed: int = 0) -> dict[str, Any]:
+    """Score the predictions of one or more rounds; ``window_scores[r]`` is [W, n, C]: class
+    scores of W evaluation windows of the n test records (W = 1 for whole-θ methods).
+
+    Returns per-window accuracy (the headline), its intervals, chance, per-class accuracy and
+    the confusion matrix pooled over rounds, and ``per_model`` with the same fields.
     """
-    probs = np.asarray(probs)
-    if probs.ndim == 2:
-        probs = probs[None]
+    labels, model_ids = np.asarray(labels), np.asarray(model_ids)
     models, inverse = np.unique(model_ids, return_inverse=True)
     model_labels = np.zeros(len(models), np.int64)
     model_labels[inverse] = labels
-    summed = np.zeros((len(models), probs.shape[2]))
-    np.add.at(summed, inverse, probs.sum(0))
-    window_pred = probs.argmax(2)  # [P, R]
-    model_pred = summed.argmax(1)
-    w_true, w_pred, m_true, m_pred = [], [], [], []
-    for r in range(draws):
-        keep = balanced_models(models, model_labels, np.random.default_rng(seed + r))
-        rows = np.isin(model_ids, models[keep])
-        w_true.append(np.tile(labels[rows], probs.shape[0]))
-        w_pred.append(window_pred[:, rows].reshape(-1))
-        m_true.append(model_labels[keep])
-        m_pred.append(model_pred[keep])
-    out = results.classification_summary(w_true, w_pred, classes)
-    per_model = results.classification_summary(m_true, m_pred, classes)
-    out["per_model"] = {k: per_model[k] for k in ("accuracy_mean", "accuracy_std", "accuracy_rounds", "chance",
-                                                   "per_class_accuracy", "confusion_matrix")}
-    out["scoring"] = ("accuracy: per window (every window position of every test record is one prediction); "
-                      "per_model: probabilities averaged over a model's windows and snapshots; both over "
-                      f"{draws} class-balanced draws of test models")
+    n_windows = np.zeros(len(models))
+    np.add.at(n_windows, inverse, window_scores[0].shape[0])
+    w_correct, m_correct, cm = [], [], 0
+    for s in window_scores:
+        s = np.asarray(s)
+        pred = s.argmax(2)  # [W, n]
+        right = np.zeros(len(models))
+        np.add.at(right, inverse, (pred == labels[None]).sum(0))
+        w_correct.append(right)
+        summed = np.zeros((len(models), s.shape[2]))
+        np.add.at(summed, inverse, s.sum(0))
+        m_correct.append((summed.argmax(1) == model_labels).astype(float))
+        cm = cm + confusion_matrix(np.tile(labels, s.shape[0]), pred.ravel(), labels=range(len(classes)))
+    cm = np.asarray(cm)
+    out = _summary(np.array(w_correct), n_windows, model_labels, seed)
+    out.update({
+        "classes": classes, "confusion_matrix": cm.tolist(),
+        "per_class_accuracy": {c: float(cm[i, i] / cm[i].sum()) if cm[i].sum() else None for i, c in enumerate(classes)},
+        "test_windows_per_record": int(window_scores[0].shape[0]),
+    })
+    out["per_model"] = _summary(np.array(m_correct), np.ones(len(models)), model_labels, seed + 1)
+    out["scoring"] = ("accuracy: class-balanced accuracy per window (every evaluation window of every test record is "
+                      "one prediction); per_model: scores averaged over a model's windows and snapshots; chance: "
+                      "1/classes present; ci95: bootstrap over rounds and, per class, test models")
     return out
+
+
+def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
+             rounds: int | None = None, seed: int = 0, converged_only: bool = True,
+             checkpoint: Path | None = None, return_estimators: bool = False,
+             **params: Any) -> dict[str, Any] | tuple[dict[str, Any], list[MetaClassifier]]:
+    """Train and test ``method`` (a registry name or an estimator) on ``config`` for ``target``.
+
+    ``params`` override the method's parameters; ``rounds`` defaults to the method's (10 for
+    the SVMs, 1 for a DMC). A DMC checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and
+    resumes from there.
+    With ``return_estimators`` it returns (result, the fitted estimator of every round).
+    Raises :class:`metaclf.data.DataError` when too few models qualify.
+    """
+    start = time.perf_counter()
+    classes = check_target(target, config)
+    est = make(method, **params) if isinstance(method, str) else clone(method).set_params(**params)
+    name = method if isinstance(method, str) else type(method).__name__
+    if "target" in est.get_params():  # the confound baseline must leave the target out
+        est.set_params(target=target)
+    est.check_config(config)
+    rounds = rounds or est.default_rounds
+    train, test = (load_split(config, split, target, est.snapshots, data_dir, converged_only)
+                   for split in ("train", "test"))
+    train, test = est.usable(train, "train"), est.usable(test, "test")
+    scores, fitted, train_models = [], [], []
+    for r in range(rounds):
+        keep = balanced_models(train.model_id, train.labels, np.random.default_rng(seed + r))
+        e = clone(est).set_params(random_state=seed + r)
+        if checkpoint is not None and "checkpoint" in e.get_params():
+            e.set_params(checkpoint=str(Path(checkpoint).with_name(f"{Path(checkpoint).name}.r{r}.ckpt")))
+        sub = train.subset(keep)
+        e.fit(sub, sub.labels)
+        scores.append(e.window_scores(test))
+        fitted.append(e)
+        train_models.append(len(np.unique(sub.model_id)))
+    out = score(scores, test.labels, test.model_id, classes, seed)
+    out.update({
+        "method": name, "config": config, "target": target, "params": _jsonable(est.get_params()),
+        "part": est.get_params().get("part", "all"), "rounds": rounds, "seed": seed,
+        "snapshots": list(est.snapshots), "converged_only": converged_only,
+        "train": {"models": int(len(np.unique(train.model_id))), "records": len(train),
+                  "balanced_models_per_round": train_models},
+        "test": {"models": int(len(np.unique(test.model_id))), "records": len(test)},
+    })
+    out.update(_round_extras(fitted))
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    return (out, fitted) if return_estimators else out
+
+
+def _round_extras(fitted: list[MetaClassifier]) -> dict[str, Any]:
+    """What the fitted estimators report beyond predictions: feature importance, DMC history."""
+    extra: dict[str, Any] = {}
+    if hasattr(fitted[0], "feature_importances_"):
+        imp = np.array([e.feature_importances_ for e in fitted])
+        extra["feature_importance"] = {"names": list(fitted[0].feature_names_), "mean": imp.mean(0).tolist(),
+                                       "std": imp.std(0).tolist()}
+    for key in ("history_", "n_weights_", "train_seconds_", "n_features_in_"):
+        if hasattr(fitted[0], key):
+            extra[key.rstrip("_")] = _jsonable(getattr(fitted[0], key))
+    return extra
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x if x is None or isinstance(x, (str, int, float, bool)) else str(x)
+

@@ -96,7 +96,7 @@ def gather_windows(weights: np.ndarray | list[np.ndarray], starts: np.ndarray, s
     return np.stack([np.lib.stride_tricks.sliding_window_view(w, size)[s] for w, s in zip(weights, starts)])
 
 
-def local_features(weights: np.ndarray | list[np.ndarray], n_conv: np.ndarray, size: int = 5000, windows: int = 10,
+def local_features(weights: np.ndarray | list[np.ndarray], n_conv: np.ndarray, size: int, windows: int,
                    part: str = "all", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """16 features of ``windows`` fixed random windows per θ: ([n·windows, 16], record index of each row).
 
@@ -111,3 +111,11 @@ def local_features(weights: np.ndarray | list[np.ndarray], n_conv: np.ndarray, s
     sub = weights[ok] if isinstance(weights, np.ndarray) else [weights[i] for i in ok]
     win = gather_windows(sub, starts, size)
     return statistics(win.reshape(-1, size)), np.repeat(ok, windows)
+
+
+def windows_at(records, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int, u: np.ndarray) -> np.ndarray:
+    """Windows [len(rows), size] of ``records`` (a :class:`metaclf.data.WeightSet`) at relative
+    positions ``u`` (one per row) inside [lo, hi)."""
+    starts = window_starts(lo[rows], hi[rows], size, np.asarray(u, float))[:, None]
+    sub = records.weights[rows] if records.fixed else [records.weights[i] for i in rows]
+    return gather_windows(sub, starts, size)[:, 0]

@@ -75,16 +75,17 @@ def publish_hub(root: Path, repo_id: str, files: list[Path], private: bool, card
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m nws_datasets.push", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=None, help="generated NWS root (default: $NWS_HOME or ~/.cache/nws)")
+    p.add_argument("--data-dir", "--root", dest="data_dir", type=Path, default=None,
+                   help="generated NWS root (default: $NWS_HOME or ~/.cache/nws); --root is its former name")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--repo-id", help="Hub dataset repository, ORG/NAME")
     target.add_argument("--dest", help="any fsspec URL to copy to instead of the Hub")
     p.add_argument("--config", action="append", choices=list(CONFIGS), help="configs to publish (default: all found)")
     p.add_argument("--private", action="store_true", help="create the Hub repository as private")
     args = p.parse_args(argv)
-    root = args.root or nws_home()
+    root = args.data_dir or nws_home()
     if not root.is_dir():
-        p.error(f"--root {root} is not a folder")
+        p.error(f"--data-dir {root} is not a folder")
     configs = args.config or [c for c in CONFIGS if (root / c).is_dir()]
     try:
         files = files_to_publish(root, configs)
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not files:
-        p.error(f"--root {root} holds no generated shards of {', '.join(configs) or 'any config'}; "
+        p.error(f"--data-dir {root} holds no generated shards of {', '.join(configs) or 'any config'}; "
                 "generate with python -m train.generate first")
     if args.repo_id:
         if args.repo_id.count("/") != 1:

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from metaclf.regress import CATEGORICAL, design, fit
+from metaclf.analyses.regress import CATEGORICAL, design, fit
 from nws_datasets.space import HP
 
 
@@ -57,7 +57,7 @@ def test_one_hot_coding_uses_the_first_option_as_reference():
 
 
 def test_embedding_runs_on_a_small_nws(tiny_nws, tmp_path):
-    from metaclf.embed import embed
+    from metaclf.analyses.embed import embed
 
     res = embed("c_fixed_mini", str(tiny_nws), tmp_path, components=5, batch_size=40)
     assert res["vectors"] == 6 * 20 and np.asarray(res["xy"]).shape == (120, 2)
@@ -67,7 +67,7 @@ def test_embedding_runs_on_a_small_nws(tiny_nws, tmp_path):
 
 
 def test_report_writes_every_file_it_lists(tiny_nws, tmp_path):
-    from metaclf.report import report
+    from metaclf.analyses.report import report
 
     path = report("c_fixed_mini", str(tiny_nws), tmp_path)
     text = path.read_text()
@@ -87,3 +87,6 @@ def test_report_writes_every_file_it_lists(tiny_nws, tmp_path):
     stats = json.loads((path.parent / "training_statistics.json").read_text())
     assert stats["models"] == 6 and "initializationxactivation" in stats["pairs"]
     assert "## Meta-classification" in text and "python -m metaclf.all" in text
+    findings = json.loads((path.parent / "findings.json").read_text())
+    assert "## Findings of the paper" in text and findings  # every finding has a status, even without results
+    assert {v["status"] for v in findings.values()} <= {"reproduced", "not reproduced", "inconclusive"}

@@ -224,7 +224,7 @@ def test_index_paths_outside_the_shard_are_refused_everywhere(nws_copy, tmp_path
     with pytest.raises(RecordError, match="'file' is"):
         load_dataset("nws", "c_fixed_mini", data_dir=str(nws_copy))
     dest = tmp_path / "dest"
-    r = subprocess.run([sys.executable, "-m", "nws_datasets.push", "--root", str(nws_copy), "--dest", str(dest)],
+    r = subprocess.run([sys.executable, "-m", "nws_datasets.push", "--data-dir", str(nws_copy), "--dest", str(dest)],
                        cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "'file' is" in r.stderr and "Traceback" not in r.stderr
     assert not dest.exists()
@@ -250,7 +250,7 @@ def test_a_malicious_pickle_checkpoint_executes_nothing(tmp_path, monkeypatch):
     import torch
 
     from metaclf import checkpoint
-    from metaclf.dmc import DMC_PROFILES, local_dmc, train
+    from metaclf.methods.dmc import DMC_PROFILES, local_dmc, train
 
     marker = tmp_path / "pwned"
     monkeypatch.setenv("NWS_EVIL_MARKER", str(marker))
@@ -268,7 +268,7 @@ def test_a_malicious_pickle_checkpoint_executes_nothing(tmp_path, monkeypatch):
 def test_checkpoints_round_trip_and_an_interrupted_training_resumes_bit_identically(tmp_path):
     import torch
 
-    from metaclf.dmc import DMC_PROFILES, local_dmc, train
+    from metaclf.methods.dmc import DMC_PROFILES, local_dmc, train
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 64)).astype(np.float32)
@@ -288,12 +288,12 @@ def test_checkpoints_round_trip_and_an_interrupted_training_resumes_bit_identica
         model = local_dmc(64, 2, DMC_PROFILES["mini"])
         for sample in samplers:
             try:
-                fit = train(model, sample, y, 4, tmp_path / f"{name}.ckpt", {"k": 1}, "cpu", 0, batch_size=8)
+                fit = train(model, sample, y, 16, tmp_path / f"{name}.ckpt", {"k": 1}, "cpu", 0, batch_size=8)
             except KeyboardInterrupt:
                 torch.manual_seed(123)  # a fresh process: nothing carried over but the checkpoint
                 model = local_dmc(64, 2, DMC_PROFILES["mini"])
         runs.append((fit, [p.detach().clone() for p in model.parameters()]))
-    assert runs[1][0]["resumed_from_epoch"] == 2
+    assert runs[1][0]["resumed_from_step"] == 8
     assert runs[0][0]["history"] == runs[1][0]["history"]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
 
@@ -444,37 +444,37 @@ BAD = [  # (command, argv, what the one-line message must say)
     ("metaclf.svm", ["--rounds", "x"], "'x' is not an integer"),
     ("metaclf.svm", ["--target", "colour"], "unknown target 'colour'"),
     ("metaclf.svm", ["--target", "filter_size"], "fixed to 5 in c_fixed_mini"),
-    ("metaclf.svm", ["--config", "nope"], "--config 'nope' is not valid"),
-    ("metaclf.svm", ["--features", "pixels"], "--features 'pixels' is not valid"),
+    ("metaclf.svm", ["--config", "nope"], "'nope' is not valid: expected one of c_main"),
+    ("metaclf.svm", ["--features", "pixels"], "'pixels' is not valid"),
     ("metaclf.svm", ["--data-dir", "TINY"], "no converged model in the train split"),
     ("metaclf.svm", ["--data-dir", "CORRUPT", "--include-unconverged"], "shard index is not valid JSON"),
-    ("metaclf.local", ["--subset-size", "0"], "--subset-size '0' is not valid"),
+    ("metaclf.local", ["--subset-size", "0"], "'0' is not valid: expected integers ≥ 16"),
     ("metaclf.local", ["--data-dir", "TINY", "--include-unconverged", "--target", "optimizer",
                        "--subset-size", "1000000", "--out", "EMPTY"], "--subset-size 1000000 is larger than"),
-    ("metaclf.local", ["--epochs", "0"], "--epochs: 0 must be a positive integer"),
-    ("metaclf.local", ["--device", "tpu"], "--device 'tpu' is not valid"),
-    ("metaclf.local", ["--profile", "huge"], "--profile 'huge' is not valid"),
+    ("metaclf.local", ["--steps", "0"], "--steps: 0 must be a positive integer"),
+    ("metaclf.local", ["--device", "tpu"], "'tpu' is not valid"),
+    ("metaclf.local", ["--profile", "huge"], "'huge' is not valid"),
     ("metaclf.local", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
     ("metaclf.global", ["--config", "c_main_mini"], "needs a fixed architecture"),
     ("metaclf.global", ["--seed", "-1"], "--seed: -1 must be in 0.."),
     ("metaclf.maps", ["--positions", "1"], "--positions 1 must be ≥ 2"),
     ("metaclf.maps", ["--subset-size", "0"], "--subset-size: 0 must be a positive integer"),
-    ("metaclf.all", ["--methods", "magic"], "--methods 'magic' is not valid"),
+    ("metaclf.all", ["--methods", "magic"], "'magic' is not valid"),
     ("metaclf.all", ["--out", "FILE"], "is a file, expected a folder"),
     ("metaclf.results", ["--out", "MISSING"], "does not exist"),
     ("metaclf.results", ["--out", "RESULTS"], "svm-linear-global-optimizer.json: result file is not valid JSON"),
-    ("metaclf.report", ["--config", "nope"], "invalid choice: 'nope'"),
+    ("metaclf.report", ["--config", "nope"], "'nope' is not valid"),
     ("metaclf.report", ["--data-dir", "MISSING"], "does not exist"),
-    ("metaclf.trainstats", ["--config", "nope"], "invalid choice: 'nope'"),
+    ("metaclf.trainstats", ["--config", "nope"], "'nope' is not valid"),
     ("metaclf.trainstats", ["--data-dir", "EMPTY"], "no NWS shards of config 'c_fixed_mini'"),
     ("metaclf.regress", ["--out", "FILE"], "is a file, expected a folder"),
     ("metaclf.regress", ["--config", "c_fixed_mini", "--data-dir", "CORRUPT"], "shard index is not valid JSON"),
     ("metaclf.embed", ["--components", "0"], "--components: 0 must be a positive integer"),
     ("metaclf.embed", ["--config", "c_main_mini"], "needs a fixed architecture"),
     ("metaclf.bench", ["--models", "0"], "--models: 0 must be a positive integer"),
-    ("nws_datasets.push", ["--root", "MISSING", "--dest", "memory://x"], "is not a folder"),
-    ("nws_datasets.push", ["--root", "TINY", "--repo-id", "no-slash"], "--repo-id 'no-slash' is not valid"),
-    ("nws_datasets.push", ["--root", "CORRUPT", "--dest", "memory://y"], "shard index is not valid JSON"),
+    ("nws_datasets.push", ["--data-dir", "MISSING", "--dest", "memory://x"], "is not a folder"),
+    ("nws_datasets.push", ["--data-dir", "TINY", "--repo-id", "no-slash"], "--repo-id 'no-slash' is not valid"),
+    ("nws_datasets.push", ["--data-dir", "CORRUPT", "--dest", "memory://y"], "shard index is not valid JSON"),
     ("nws_datasets.bench", ["--data-dir", "MISSING"], "does not exist"),
     ("nws_datasets.bench", ["--data-dir", "EMPTY"], "no generated c_fixed_mini models found"),
     ("train.generate", ["--seed", "-1"], "--seed: -1 must be in 0.."),
@@ -497,12 +497,11 @@ def test_bad_input_exits_2_with_one_clear_line_and_no_traceback(command, argv, m
 
 
 def test_dmc_runs_with_the_same_seed_give_the_same_numbers(tiny_nws, tmp_path):
-    from metaclf.dmc import DMC_PROFILES
-    from metaclf.local import run_local
+    from metaclf.evaluate import evaluate
 
-    classes = ["adam", "rmsprop", "momentum"]
-    runs = [run_local("c_fixed_mini", "optimizer", "all", 500, DMC_PROFILES["mini"], "cpu", tmp_path / f"r{i}", 3,
-                      str(tiny_nws), classes, epochs=2, converged_only=False) for i in range(2)]
-    assert runs[0]["history"] == runs[1]["history"]
+    runs = [evaluate("dmc-local", "c_fixed_mini", "optimizer", data_dir=str(tiny_nws), seed=3, converged_only=False,
+                     checkpoint=tmp_path / f"r{i}", subset_size=500, steps=4) for i in range(2)]
+    assert runs[0]["history"] == runs[1]["history"] and len(runs[0]["history"]) >= 1
+    assert (tmp_path / "r0.r0.ckpt").exists()
     assert runs[0]["accuracy_mean"] == runs[1]["accuracy_mean"]
     assert runs[0]["history"][-1]["loss"] > 0

@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 import torch
 
-from metaclf import dmc as dmc_mod
+from metaclf.methods import dmc as dmc_mod
 from metaclf.data import balanced_models
 from metaclf.features import (FEATURES, gather_windows, layerwise_features, local_features, part_bounds,
                               statistics, window_starts)
@@ -112,10 +112,12 @@ def test_dmc_overfits_a_tiny_separable_set_and_resumes(tmp_path):
     model = dmc_mod.local_dmc(256, 2, dmc_mod.DMC_PROFILES["mini"])
     ckpt = tmp_path / "c.ckpt"
     settings = {"run": 1}
-    first = dmc_mod.train(model, lambda b, r: x[b], y, 4, ckpt, settings, "cpu", 0, batch_size=8)
-    assert len(first["history"]) == 4 and ckpt.exists()
-    resumed = dmc_mod.train(model, lambda b, r: x[b], y, 60, ckpt, settings, "cpu", 0, batch_size=8)
-    assert resumed["resumed_from_epoch"] == 4 and len(resumed["history"]) == 60
+    first = dmc_mod.train(model, lambda b, r: x[b], y, 16, ckpt, settings, "cpu", 0, batch_size=8)
+    assert len(first["history"]) == 4 and first["history"][-1]["step"] == 16 and ckpt.exists()
+    again = dmc_mod.train(model, lambda b, r: x[b], y, 16, ckpt, settings, "cpu", 0, batch_size=8)
+    assert again["resumed_from_step"] == 16 and again["history"] == first["history"]  # nothing left to do
+    longer = dmc_mod.train(model, lambda b, r: x[b], y, 240, ckpt, settings, "cpu", 0, batch_size=8)
+    assert longer["resumed_from_step"] == 0 and longer["history"][-1]["step"] == 240  # another schedule: anew
     pred = dmc_mod.predict_proba(model, x, "cpu").argmax(1)
     assert (pred == y).mean() >= 0.95
 
@@ -145,38 +147,139 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     common = ["--target", "augmentation", "--config", "c_fixed_mini", "--data-dir", str(tiny_nws),
               "--out", str(tmp_path), "--include-unconverged"]
     for module, extra in (("metaclf.svm", ["--rounds", "3"]), ("metaclf.svm", ["--kernel", "rbf", "--features", "local"]),
-                          ("metaclf.svm", ["--features", "layerwise"]), ("metaclf.local", ["--epochs", "2"]),
-                          ("metaclf.global", ["--epochs", "1"]), ("metaclf.maps", ["--positions", "3"]),
-                          ("metaclf.local", ["--epochs", "1", "--subset-size", "300,1000"])):
+                          ("metaclf.svm", ["--features", "layerwise"]), ("metaclf.local", ["--steps", "4"]),
+                          ("metaclf.global", ["--steps", "2"]), ("metaclf.maps", ["--positions", "3", "--steps", "4"]),
+                          ("metaclf.local", ["--steps", "2", "--subset-size", "300,1000"]),
+                          ("metaclf.all", ["--methods", "baseline"])):
         r = _run(module, *common, *extra, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
     out = tmp_path / "c_fixed_mini"
-    for name in ("svm-linear-global", "svm-rbf-local", "svm-linear-layerwise", "dmc-local", "dmc-global"):
+    for name in ("svm-linear-global", "svm-rbf-local", "svm-linear-layerwise", "dmc-local", "dmc-global",
+                 "hparams-baseline"):
         res = json.loads((out / f"{name}-augmentation.json").read_text())
-        assert 0 <= res["accuracy_mean"] <= 1 and res["chance"] == 0.5 and res["classes"] == ["off", "on"]
+        assert res["ci95"][0] <= res["accuracy_mean"] <= res["ci95"][1]
+        assert res["chance"] == 0.5 and res["classes"] == ["off", "on"] and res["test"]["models"] == 2
         assert len(res["confusion_matrix"]) == 2 and res["converged_only"] is False
         assert (out / f"{name}-augmentation.confusion.png").stat().st_size > 1000
+    local = json.loads((out / "dmc-local-augmentation.json").read_text())
+    assert local["history"][-1]["step"] == 4 and local["test_windows_per_record"] == 10  # the mini profile's
+    assert np.asarray(local["confusion_matrix"]).sum() == 10 * local["test"]["records"]  # every window counted
     assert len(json.loads((out / "svm-linear-global-augmentation.json").read_text())["accuracy_rounds"]) == 3
     assert (out / "svm-linear-global-augmentation.importance.png").exists()
     m = json.loads((out / "maps-augmentation.json").read_text())
     assert np.asarray(m["accuracy"]).shape == (20, 3)
     assert (out / "maps-augmentation.png").exists() and (out / "summary.png").exists()
-    sweep = json.loads((out / "sweep-local-augmentation.json").read_text())
-    assert [r["subset_size"] for r in sweep["rows"]] == [300, 1000] and (out / "sweep-local-augmentation.png").exists()
-    assert sweep["rows"][0]["dmc_weights"] != sweep["rows"][1]["dmc_weights"]
+    sweep = json.loads((out / "sweep-dmc-local-augmentation.json").read_text())
+    assert [r["subset_size"] for r in sweep["rows"]] == [300, 1000] and (out / "sweep-dmc-local-augmentation.png").exists()
+    assert sweep["rows"][0]["n_weights"] != sweep["rows"][1]["n_weights"]
     table = (tmp_path / "results.md").read_text()
-    assert "| augmentation | 0.500 |" in table and "dmc-local" in table
+    assert "| augmentation | 0.500 | 2 |" in table and "dmc-local" in table and "hparams-baseline" in table
 
 
-def test_dmc_scores_count_every_window_and_label_the_per_model_vote():
-    """Worked by hand: 2 positions × 4 records of 2 models. Windows: 5 of 8 right (0.625).
-    Model 0 sums to (2.8, 1.2): right; model 1 to (2.05, 1.95): wrong, so per model 0.5."""
-    from metaclf.evaluate import dmc_scores
+def test_score_counts_every_window_balanced_over_classes_and_labels_the_per_model_vote():
+    """Worked by hand: 2 positions × 4 records; records 0–1 are model 0 (class a), 2 model 1 (b),
+    3 model 2 (b). Windows right: a 3 of 4 (0.75), b 2 of 4 (0.5) → 0.625 (plain accuracy is
+    5/8 too, the classes having as many windows). Per model: model 0 sums to (2.8, 1.2) right; model 1 (0.5, 1.5)
+    right; model 2 (1.55, 0.45) wrong → a 1/1, b 1/2 → balanced 0.75, where plain would say 2/3."""
+    from metaclf.evaluate import score
 
     probs = np.array([[[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.6, 0.4]],
                       [[0.8, 0.2], [0.7, 0.3], [0.2, 0.8], [0.95, 0.05]]])
-    out = dmc_scores(probs, np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), ["a", "b"], seed=0, draws=3)
+    out = score([probs], np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2]), ["a", "b"], seed=0)
     assert out["accuracy_mean"] == pytest.approx(0.625) and out["accuracy_std"] == 0
-    assert out["per_model"]["accuracy_mean"] == pytest.approx(0.5)
+    assert out["per_model"]["accuracy_mean"] == pytest.approx(0.75)
     assert out["chance"] == out["per_model"]["chance"] == 0.5
-    assert np.asarray(out["confusion_matrix"]).sum() == 3 * 8
+    assert np.asarray(out["confusion_matrix"]).tolist() == [[3, 1], [2, 2]]
+    assert out["ci95_rounds"] is None  # one round: no interval over rounds
+    assert out["ci95"][0] <= 0.625 <= out["ci95"][1]
+
+
+def test_bootstrap_interval_matches_the_binomial_one():
+    """A classifier right with probability 0.7 on each of 2 × 300 single-window test models:
+    the 95% interval over test models must be close to the normal-approximation binomial
+    interval 0.7 ± 1.96·sqrt(0.7·0.3/600) (± 0.037), worked out independently of the code."""
+    from metaclf.evaluate import score
+
+    rng = np.random.default_rng(1)
+    n = 600
+    labels = np.repeat([0, 1], n // 2)
+    right = rng.random(n) < 0.7
+    pred = np.where(right, labels, 1 - labels)
+    probs = np.eye(2)[pred][None]  # [1 window, n, 2]
+    out = score([probs], labels, np.arange(n), ["x", "y"], seed=0)
+    half = 1.96 * np.sqrt(0.7 * 0.3 / n)
+    lo, hi = out["ci95_test_models"]
+    assert hi - lo == pytest.approx(2 * half, rel=0.15)
+    assert lo < out["accuracy_mean"] < hi and lo < 0.7 < hi
+    # more rounds that disagree widen the interval that resamples rounds, not the per-round one
+    other = np.eye(2)[np.where(rng.random(n) < 0.5, labels, 1 - labels)][None]
+    two = score([probs, other], labels, np.arange(n), ["x", "y"], seed=0)
+    assert two["ci95"][1] - two["ci95"][0] > hi - lo and two["ci95_rounds"] is not None
+
+
+SMALLEST_ARCHITECTURE = {"filter_size": 3, "conv_depth": 3, "fc_depth": 3, "conv_width": 16, "fc_width": 64}
+
+
+def _synthetic(n_models: int, snapshots: int, separable: bool, seed: int):
+    """Fixed-architecture records whose class-1 models have weights 3× larger (if ``separable``)."""
+    from metaclf.data import WeightSet
+    from nws_datasets.architecture import Layout
+
+    layout = Layout.for_hparams(SMALLEST_ARCHITECTURE)  # 21,260 weights: a fast global DMC
+    rng = np.random.default_rng(seed)
+    model_labels = np.arange(n_models) % 2
+    rows = np.repeat(np.arange(n_models), snapshots)
+    scale = np.where((model_labels[rows] == 1) & separable, 3.0, 1.0)
+    w = (rng.standard_normal((len(rows), layout.n_weights)) * 0.05 * scale[:, None]).astype(np.float32)
+    lr = rng.uniform(0.0002, 0.005, len(rows))
+    hp = {"learning_rate": lr, **{k: rng.integers(0, 2, len(rows)) for k in
+                                  ("dataset", "batch_size", "augmentation", "optimizer", "activation",
+                                   "initialization", "filter_size", "conv_depth", "fc_depth", "conv_width",
+                                   "fc_width")}}
+    return WeightSet(w, np.full(len(rows), 15_000), model_labels[rows], rows + 1000 * seed,
+                     np.tile(np.arange(snapshots), n_models), json.dumps(layout.table()), hp)
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_every_method_reads_a_separable_target_and_none_reads_noise(monkeypatch, separable):
+    """Through the one evaluation loop, every weight-space method must score ≥ 0.9 when the
+    target scales the weights, and stay near chance (its CI covering 0.5) when nothing does;
+    the confound baseline, which never sees weights, stays near chance either way."""
+    import metaclf.evaluate as ev
+
+    def fake_load(config, split, target, snapshots, data_dir=None, converged_only=True, min_classes=2):
+        return _synthetic(24 if split == "train" else 16, len(snapshots), separable, seed=0 if split == "train" else 1)
+
+    monkeypatch.setattr(ev, "load_split", fake_load)
+    fast = {"dmc-local": {"steps": 60, "subset_size": 500}, "dmc-global": {"steps": 100},
+            "svm-linear-local": {"subset_size": 500}, "svm-rbf-local": {"subset_size": 500}}
+    for method in ("svm-linear-global", "svm-rbf-global", "svm-linear-layerwise", "svm-linear-local",
+                   "svm-rbf-local", "dmc-local", "hparams-baseline") + (("dmc-global",) if separable else ()):
+        res = ev.evaluate(method, "c_fixed_mini", "augmentation", rounds=2 if method.startswith("svm") else 1,
+                          **fast.get(method, {}))
+        assert res["test"]["models"] == 16 and res["chance"] == 0.5
+        if method == "hparams-baseline" or not separable:
+            assert res["ci95"][0] <= 0.5 + 1e-9 or res["accuracy_mean"] < 0.75, (method, res["accuracy_mean"])
+        else:
+            assert res["accuracy_mean"] >= 0.9, (method, res["accuracy_mean"])
+
+
+def test_estimators_follow_the_scikit_learn_api():
+    from sklearn.base import clone
+
+    from metaclf.methods import METHODS, make
+
+    x = np.random.default_rng(0).standard_normal((40, 300)).astype(np.float32)
+    y = np.arange(40) % 2
+    x[y == 1] *= 3
+    for name in METHODS:
+        est = make(name)
+        assert clone(est).get_params() == est.get_params()  # parameters live in __init__
+    svm = make("svm-linear-global").fit(x, y)  # a bare weight matrix works as input
+    assert svm.score(x, y) == 1.0 and svm.predict(x).tolist() == y.tolist()
+    proba = svm.predict_proba(x)
+    assert proba.shape == (40, 2) and np.allclose(proba.sum(1), 1)
+    dmc = make("dmc-local", subset_size=100, steps=100).fit(x, y)
+    assert dmc.window_scores(x).shape == (10, 40, 2) and dmc.score(x, y) >= 0.9
+    with pytest.raises(ValueError, match="unknown method 'svm-magic'"):
+        make("svm-magic")

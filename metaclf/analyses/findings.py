@@ -1,0 +1,177 @@
+"""The paper's qualitative findings, checked against our results: reproduced, not reproduced
+or inconclusive, decided from the 95% confidence intervals, with the numbers.
+
+Rules, the same for every finding:
+
+- *A > B* holds when A's interval lies wholly above B's, is reversed when B's lies wholly
+  above A's, and is undecided when they overlap.
+- A finding over several targets or datasets is **reproduced** when it holds in a majority
+  of them and is reversed in none, **not reproduced** when it is reversed in a majority or
+  holds in none while reversed in some, and **inconclusive** otherwise (or without data).
+- Comparisons across targets use the accuracy above chance, ``(acc − chance) / (1 − chance)``
+  (0 at chance, 1 perfect), and its interval, so that 2- and 4-class targets compare.
+- Map cells carry a normal-approximation interval over the test models behind the map;
+  regression coefficients their p-values against the reference level (p < 0.05).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import store
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+
+
+def above(a: list[float], b: list[float]) -> int:
+    """+1 if interval ``a`` lies above ``b``, −1 if below, 0 if they overlap."""
+    return 1 if a[0] > b[1] else -1 if a[1] < b[0] else 0
+
+
+def verdict(signs: list[int]) -> str:
+    """Combine per-target outcomes (+1 holds, −1 reversed, 0 undecided) by the module's rule."""
+    if not signs:
+        return INCONCLUSIVE
+    holds, reversed_ = signs.count(1), signs.count(-1)
+    if holds > len(signs) / 2 and not reversed_:
+        return REPRODUCED
+    if reversed_ > len(signs) / 2 or (reversed_ and not holds):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def normalized(result: dict[str, Any]) -> tuple[float, list[float]]:
+    """Accuracy above chance and its interval, (x − chance) / (1 − chance)."""
+    c = result["chance"]
+    f = (lambda x: (x - c) / (1 - c))
+    return f(result["accuracy_mean"]), [f(result["ci95"][0]), f(result["ci95"][1])]
+
+
+def _fmt(result: dict[str, Any]) -> str:
+    return store.cell(result)
+
+
+def method_order(res: dict[tuple[str, str], dict[str, Any]], order: list[str]) -> dict[str, Any]:
+    """Finding 1: ``order[0] > order[1] > …`` on every target that has all of them."""
+    signs, rows = [], []
+    targets = sorted({t for (m, t) in res if all((o, t) in res for o in order)})
+    for t in targets:
+        pair = [above(res[(a, t)]["ci95"], res[(b, t)]["ci95"]) for a, b in zip(order, order[1:])]
+        signs.append(1 if all(p == 1 for p in pair) else -1 if any(p == -1 for p in pair) else 0)
+        rows.append(f"{t}: " + " vs ".join(f"{m} {_fmt(res[(m, t)])}" for m in order))
+    return {"status": verdict(signs), "evidence": rows}
+
+
+def extreme_target(res: dict[tuple[str, str], dict[str, Any]], methods: list[str], target: str,
+                   highest: bool) -> dict[str, Any]:
+    """Findings 2–3: ``target`` is the most (``highest``) or least readable, per method."""
+    signs, rows = [], []
+    for m in methods:
+        scores = {t: normalized(r) for (mm, t), r in res.items() if mm == m}
+        if target not in scores or len(scores) < 2:
+            continue
+        mine = scores[target][1]
+        cmp = [above(mine, iv) if highest else above(iv, mine) for t, (_, iv) in scores.items() if t != target]
+        signs.append(1 if all(c == 1 for c in cmp) else -1 if any(c == -1 for c in cmp) else 0)
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1][0])
+        rows.append(f"{m}: " + ", ".join(f"{t} {v:+.2f} [{iv[0]:+.2f}, {iv[1]:+.2f}]" for t, (v, iv) in ranked))
+    return {"status": verdict(signs), "evidence": rows}
+
+
+def readable(res: dict[tuple[str, str], dict[str, Any]], target: str) -> dict[str, Any]:
+    """Finding: ``target`` is read above chance (the best method per its interval's low end)."""
+    found = [(m, r) for (m, t), r in res.items() if t == target and m != "hparams-baseline"]
+    if not found:
+        return {"status": INCONCLUSIVE, "evidence": [f"no result for {target}"]}
+    m, r = max(found, key=lambda mr: mr[1]["ci95"][0])
+    base = res.get(("hparams-baseline", target))
+    sign = above(r["ci95"], [r["chance"]] * 2)
+    rows = [f"best: {m} {_fmt(r)}, chance {r['chance']:.3f}"]
+    if base is not None:
+        rows.append(f"confound baseline (other hyper-parameters) {_fmt(base)}")
+        sign = min(sign, above(r["ci95"], base["ci95"]))  # must beat the confound too
+    return {"status": verdict([sign]), "evidence": rows}
+
+
+def map_findings(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Findings of the initialization map: readable early; accuracy falls over training in
+    the first and the last layers (first and last quarter of the positions)."""
+    acc = np.asarray(m["accuracy"])
+    n = max(int(m["test_models"]), 1)
+
+    def iv(p: float) -> list[float]:
+        h = 1.96 * np.sqrt(max(p * (1 - p), 1e-12) / n)
+        return [p - h, p + h]
+
+    q = max(1, acc.shape[1] // 4)
+    early = float(acc[: max(1, len(acc) // 4)].mean())
+    out = {"initialization readable early in training (first quarter of the snapshots)": {
+        "status": verdict([above(iv(early), [m["chance"]] * 2)]),
+        "evidence": [f"mean accuracy over the first quarter of snapshots {early:.3f}, chance {m['chance']:.3f}, "
+                     f"{n} test models"]}}
+    signs, rows = [], []
+    for name, cols in (("first layers", slice(0, q)), ("last layers", slice(-q, None))):
+        start, end = float(acc[0, cols].mean()), float(acc[-1, cols].mean())
+        signs.append(above(iv(start), iv(end)))
+        rows.append(f"{name}: {start:.3f} at initialization → {end:.3f} at the end")
+    out["initialization accuracy falls over training in the first and last layers"] = {
+        "status": verdict(signs) if all(s != 0 for s in signs) or -1 in signs else INCONCLUSIVE, "evidence": rows}
+    return out
+
+
+def regression_best(reg: dict[str, Any], name: str, claimed: set[str]) -> dict[str, Any]:
+    """Finding: the best level of ``name`` by regression coefficient is one of ``claimed``,
+    significantly (p < 0.05 against the reference), in most datasets."""
+    signs, rows = [], []
+    for dataset, r in reg["per_dataset"].items():
+        if "coefficients" not in r:
+            continue
+        levels = {k.split("=", 1)[1]: (v, r["p_values"][k]) for k, v in r["coefficients"].items()
+                  if k.startswith(name + "=") and r["roles"].get(k) in (None, "reference")}
+        if len(levels) < 2:
+            continue
+        best, (coef, p) = max(levels.items(), key=lambda kv: kv[1][0])
+        ref = next(k.split("=", 1)[1] for k, role in r["roles"].items() if k.startswith(name + "=") and role == "reference")
+        others = [(lv, c, pv) for lv, (c, pv) in levels.items() if lv != ref]
+        # significance: the best against the reference, or the reference against a level below it
+        significant = (p is not None and p < 0.05) if best != ref else any(pv is not None and pv < 0.05 and c < 0
+                                                                          for _, c, pv in others)
+        signs.append((1 if best in claimed else -1) if significant else 0)
+        rows.append(f"{dataset}: best {name}={best} (" + ", ".join(
+            f"{lv} {c:+.2f}" for lv, (c, _) in sorted(levels.items(), key=lambda kv: -kv[1][0])) + f"; reference {ref})")
+    return {"status": verdict(signs), "evidence": rows or ["no fitted regression"]}
+
+
+def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
+    """Every finding of the paper that the results in ``out`` for ``config`` can address."""
+    res = store.load_results(out).get(config, {})
+    local_methods = [m for m in ("dmc-local", "svm-rbf-local", "svm-linear-local") if any(k[0] == m for k in res)]
+    f: dict[str, dict[str, Any]] = {
+        "local DMC > RBF SVM > linear SVM on local windows": method_order(res, ["dmc-local", "svm-rbf-local",
+                                                                                 "svm-linear-local"]),
+        "initialization is the most locally distinguishable target": extreme_target(res, local_methods,
+                                                                                     "initialization", True),
+        "batch size is the hardest target": extreme_target(res, local_methods, "batch_size", False),
+        "the dataset is readable from the weights": readable(res, "dataset"),
+    }
+    maps = out / config / "maps-initialization.json"
+    if maps.exists():
+        f.update(map_findings(json.loads(maps.read_text())))
+    reg = out / config / "report" / "regression.json"
+    if reg.exists():
+        r = json.loads(reg.read_text())
+        f["regression: Glorot initialization best"] = regression_best(r, "initialization",
+                                                                       {"glorot_uniform", "glorot_normal"})
+        f["regression: ReLU/ELU best"] = regression_best(r, "activation", {"relu", "elu"})
+    return f
+
+
+def findings_table(f: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown: finding | status | the numbers behind it."""
+    md = ["| finding of the paper | status | evidence |", "|---|---|---|"]
+    for name, v in f.items():
+        md.append(f"| {name} | **{v['status']}** | {'<br>'.join(v['evidence']) or '–'} |")
+    return md

@@ -1,0 +1,245 @@
+"""Every ``python -m metaclf.<command>``: parse, run the library, write results, print one line.
+
+Meta-classifier commands (``svm``, ``local``, ``global``, ``all``) run registry methods
+(:mod:`metaclf.methods`) through the one evaluation loop (:func:`metaclf.evaluate.evaluate`)
+and file each result as ``<out>/<config>/<method>-<target>[-<part>].json`` with its
+confusion-matrix PNG; the table of every result in ``--out`` is rewritten after each.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nws_datasets.cli import positive_int
+from nws_datasets.space import TARGETS, get_config
+from nws_datasets.storage import write_json
+
+from .. import recipe, store
+from ..analyses.embed import embed as embed_analysis
+from ..analyses.maps import performance_map, plot_map
+from ..analyses.regress import regress as regress_analysis
+from ..analyses.report import report as report_analysis
+from ..analyses.trainstats import training_statistics
+from ..data import DataError, TargetError, check_target
+from ..evaluate import evaluate
+from ..methods import METHODS
+from ..methods.svm import FEATURE_SETS, KERNELS
+from . import add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, dmc_params, target_classes
+
+
+def _run(method: str, args, out_name: str | None = None, **params: Any) -> dict[str, Any]:
+    """Evaluate a registry method with the command's common options; save and print the result."""
+    name = out_name or method
+    path = store.result_path(args.out, args.config, name, args.target, params.get("part"))
+    stem = path.with_suffix(f".s{params['subset_size']}" if "subset_size" in params else "")
+    res = evaluate(method, args.config, args.target, data_dir=args.data_dir, rounds=getattr(args, "rounds", None),
+                   seed=args.seed, converged_only=not args.include_unconverged,
+                   checkpoint=stem if method.startswith("dmc") else None, **params)
+    res["method"] = name
+    store.save(path, res)
+    if "feature_importance" in res:
+        store.plot_importance(res, path.with_suffix(".importance.png"))
+    print(f"{name} {args.target}: {store.cell(res)} (chance {res['chance']:.3f}, "
+          f"{res['test']['models']} test models) -> {path}")
+    return res
+
+
+def svm(argv: list[str] | None = None) -> int:
+    """SVM baselines on hand-crafted statistics (App. E): global, layer-wise or local features,
+    linear or RBF kernel, over class-balanced rounds."""
+    p = command_parser("python -m metaclf.svm", svm.__doc__, target="optimizer")
+    p.add_argument("--features", default="global", type=choice(FEATURE_SETS), help="global, layerwise or local")
+    p.add_argument("--kernel", default="linear", type=choice(KERNELS), help="linear or rbf")
+    add_rounds_arg(p, recipe.SVM_ROUNDS)
+    add_window_args(p)
+    args = p.parse_args(argv)
+    target_classes(p, args)
+    if args.features == "layerwise" and not get_config(args.config).fixed_architecture:
+        p.error(f"--features layerwise needs a fixed architecture; {args.config} has random architectures")
+    params = {"subset_size": args.subset_size, "part": args.part} if args.features == "local" else {}
+    _run(f"svm-{args.kernel}-{args.features}", args, **params)
+    return 0
+
+
+def local(argv: list[str] | None = None) -> int:
+    """The local DMC: a window of S consecutive weights, a new random position for every
+    sample; scored per window over evenly spaced positions. Several --subset-size values run
+    the subset-size sweep of Fig. 18."""
+    p = command_parser("python -m metaclf.local", local.__doc__, target="activation")
+    add_window_args(p, sweep=True)
+    add_dmc_args(p)
+    add_rounds_arg(p, None)
+    args = p.parse_args(argv)
+    target_classes(p, args)
+    params = dmc_params(p, args)
+    method = "dmc-local" if args.inputs == "raw" else "dmc-local-std"
+    rows = []
+    for size in args.subset_size:
+        sweep = len(args.subset_size) > 1
+        res = _run(method, args, f"{method}.s{size}" if sweep else None, subset_size=size, part=args.part, **params)
+        rows.append(res)
+    if len(rows) > 1:
+        path = store.result_path(args.out, args.config, f"sweep-{method}", args.target, args.part)
+        write_json(path, {"target": args.target, "config": args.config, "part": args.part, "rows": [
+            {"subset_size": r["params"]["subset_size"], "accuracy_mean": r["accuracy_mean"], "ci95": r["ci95"],
+             "chance": r["chance"], "n_weights": r["n_weights"]} for r in rows]})
+        store.plot_sweep(rows, path.with_suffix(".png"))
+    return 0
+
+
+def global_(argv: list[str] | None = None) -> int:
+    """The global DMC on the whole θ of a fixed-architecture model (last 4 snapshots)."""
+    p = command_parser("python -m metaclf.global", global_.__doc__, target="dataset")
+    add_dmc_args(p)
+    add_rounds_arg(p, None)
+    args = p.parse_args(argv)
+    target_classes(p, args)
+    if not get_config(args.config).fixed_architecture:
+        p.error(f"--config {args.config!r}: the global DMC needs a fixed architecture (c_fixed, c_fixed_cpu, "
+                "c_fixed_mini)")
+    _run("dmc-global" if args.inputs == "raw" else "dmc-global-std", args, **dmc_params(p, args))
+    return 0
+
+
+GROUPS = {"svm": [m for m in METHODS if m.startswith("svm-")], "local": ["dmc-local"], "global": ["dmc-global"],
+          "baseline": ["hparams-baseline"], "beyond": [m for m, d in METHODS.items() if not d.paper
+                                                       and m != "hparams-baseline"]}
+
+
+def method_list(text: str) -> list[str]:
+    """Comma-separated registry names or groups (svm, local, global, baseline, beyond)."""
+    out: list[str] = []
+    for part in text.split(","):
+        names = GROUPS.get(part, [part] if part in METHODS else None)
+        if names is None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not valid: expected groups {', '.join(GROUPS)} or methods "
+                                             f"{', '.join(METHODS)}, comma-separated")
+        out += [n for n in names if n not in out]
+    return out
+
+
+def all_(argv: list[str] | None = None) -> int:
+    """Every method on every target that varies in the config; results already in --out are
+    kept, so an interrupted run resumes. Prints the table of all results."""
+    p = command_parser("python -m metaclf.all", all_.__doc__, target="all")
+    p.add_argument("--methods", type=method_list, default=method_list("svm,local,global,baseline"),
+                   help="registry methods or groups: svm, local, global, baseline, beyond (default "
+                        "svm,local,global,baseline)")
+    add_dmc_args(p)
+    args = p.parse_args(argv)
+    if args.target == "all":
+        targets = [t for t in TARGETS if _varies(t, args.config)]
+    else:
+        target_classes(p, args)
+        targets = [args.target]
+    fixed = get_config(args.config).fixed_architecture
+    dmc = dmc_params(p, args)
+    for target in targets:
+        args.target = target
+        for method in args.methods:
+            if METHODS[method].fixed_architecture and not fixed:
+                continue
+            if store.result_path(args.out, args.config, method, target).exists():
+                continue
+            try:
+                _run(method, args, **(dmc if method.startswith("dmc") else {}))
+            except DataError as err:
+                print(f"{args.config} {method} {target}: skipped, {err}", flush=True)
+    print(store.summarize(args.out))
+    return 0
+
+
+def _varies(target: str, config: str) -> bool:
+    try:
+        check_target(target, config)
+        return True
+    except TargetError:
+        return False
+
+
+def maps(argv: list[str] | None = None) -> int:
+    """Performance map (Fig. 5): a local DMC (trained, or resumed from its checkpoint in --out)
+    evaluated at every window position and every snapshot of the test models."""
+    p = command_parser("python -m metaclf.maps", maps.__doc__, target="initialization")
+    add_window_args(p)
+    p.add_argument("--positions", type=positive_int, default=20, help="window positions across θ (default 20)")
+    add_dmc_args(p)
+    args = p.parse_args(argv)
+    target_classes(p, args)
+    if args.positions < 2:
+        p.error(f"--positions {args.positions} must be ≥ 2")
+    method = "dmc-local" if args.inputs == "raw" else "dmc-local-std"
+    path = store.result_path(args.out, args.config, method, args.target, args.part)
+    res, fitted = evaluate(method, args.config, args.target, data_dir=args.data_dir, seed=args.seed,
+                           converged_only=not args.include_unconverged,
+                           checkpoint=path.with_suffix(f".s{args.subset_size}"), return_estimators=True,
+                           subset_size=args.subset_size, part=args.part, **dmc_params(p, args))
+    store.save(path, res)
+    m = performance_map(fitted[0], args.config, args.target, args.positions, args.data_dir,
+                        not args.include_unconverged)
+    out = args.out / args.config / f"maps-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
+    write_json(out, m)
+    plot_map(m, out.with_suffix(".png"))
+    acc = np.asarray(m["accuracy"])
+    print(f"map {args.target}: mean {acc.mean():.3f}, last snapshot {acc[-1].mean():.3f}, first {acc[0].mean():.3f} "
+          f"(chance {m['chance']:.3f}) -> {out}")
+    return 0
+
+
+def results(argv: list[str] | None = None) -> int:
+    """Rewrite the table (<out>/results.md) and bar charts of the results in --out."""
+    p = argparse.ArgumentParser(prog="python -m metaclf.results", description=inspect.cleandoc(results.__doc__))
+    p.add_argument("--out", type=Path, default=Path("results"), help="folder of earlier metaclf runs")
+    args = p.parse_args(argv)
+    if not args.out.is_dir():
+        p.error(f"--out {args.out} does not exist; run a metaclf command first")
+    print(store.summarize(args.out))
+    return 0
+
+
+def report(argv: list[str] | None = None) -> int:
+    """One report per config: training statistics, the accuracy regression, the embedding (fixed
+    architecture) and the meta-classifier results in --out, in <out>/<config>/report/report.md."""
+    p = command_parser("python -m metaclf.report", report.__doc__)
+    args = p.parse_args(argv)
+    print(report_analysis(args.config, args.data_dir, args.out))
+    return 0
+
+
+def trainstats(argv: list[str] | None = None) -> int:
+    """Training statistics (App. A.3): accuracy over training, accuracy/size/time distributions,
+    mean accuracy for pairs of hyper-parameters (Fig. 6–12)."""
+    p = command_parser("python -m metaclf.trainstats", trainstats.__doc__)
+    args = p.parse_args(argv)
+    res = training_statistics(args.config, args.data_dir, args.out / args.config / "report")
+    print(f"{res['models']} models, {res['converged']} converged -> {args.out / args.config / 'report'}")
+    return 0
+
+
+def regress(argv: list[str] | None = None) -> int:
+    """Accuracy regression (Sec. 4.2): OLS of standardized test accuracy on the hyper-parameters,
+    per dataset (Fig. 1/14/15)."""
+    p = command_parser("python -m metaclf.regress", regress.__doc__, config="c_main_mini")
+    args = p.parse_args(argv)
+    res = regress_analysis(args.config, args.data_dir, args.out / args.config / "report")
+    for d, r in res["per_dataset"].items():
+        print(f"{d}: " + (f"{r['n_models']} models, R² {r['r_squared']:.3f}" if "r_squared" in r else r["skipped"]))
+    return 0
+
+
+def embed(argv: list[str] | None = None) -> int:
+    """Embedding (Fig. 13): incremental PCA of the conv weights, then UMAP (fixed architecture)."""
+    p = command_parser("python -m metaclf.embed", embed.__doc__)
+    p.add_argument("--components", type=positive_int, default=10, help="PCA components (default 10)")
+    args = p.parse_args(argv)
+    if not get_config(args.config).fixed_architecture:
+        p.error(f"--config {args.config!r}: the embedding needs a fixed architecture (c_fixed, c_fixed_cpu, "
+                "c_fixed_mini)")
+    res = embed_analysis(args.config, args.data_dir, args.out / args.config / "report", args.components)
+    print(f"{res['vectors']} vectors, PCA explained variance {sum(res['explained_variance_ratio']):.3f} "
+          f"-> {args.out / args.config / 'report' / 'embedding.png'}")
+    return 0

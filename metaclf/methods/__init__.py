@@ -1,0 +1,57 @@
+"""Every meta-classifier, in one registry.
+
+``make(name, **params)`` builds an estimator (:class:`metaclf.methods.base.MetaClassifier`:
+``fit``, ``predict_proba``, ``predict``, ``score``, ``window_scores``) from its registry name;
+:func:`metaclf.evaluate.evaluate` runs any of them with the shared protocol. The names are
+the ones results are filed under (``<method>-<target>.json``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import MetaClassifier
+from .baseline import HyperParameterBaseline
+from .dmc import GlobalDMC, LocalDMC
+from .svm import SVMClassifier
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registry entry: the estimator class, its parameters, and whether it is the paper's."""
+
+    estimator: type[MetaClassifier]
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    paper: bool = True  #: part of the paper's recipe (False: an option beyond the paper)
+    fixed_architecture: bool = False  #: needs one architecture for every model
+
+
+METHODS: dict[str, Method] = {
+    **{f"svm-{k}-{f}": Method(SVMClassifier, {"kernel": k, "features": f}, f"{k} SVM on {f} statistics",
+                              fixed_architecture=f == "layerwise")
+       for f in ("global", "layerwise", "local") for k in ("linear", "rbf")},
+    "dmc-local": Method(LocalDMC, {}, "local DMC on windows of raw weights"),
+    "dmc-global": Method(GlobalDMC, {}, "global DMC on the raw θ", fixed_architecture=True),
+    "dmc-local-std": Method(LocalDMC, {"inputs": "raw+standardized"},
+                            "local DMC on raw + per-window standardized weights (beyond the paper)", paper=False),
+    "dmc-global-std": Method(GlobalDMC, {"inputs": "raw+standardized"},
+                             "global DMC on raw + standardized θ (beyond the paper)", paper=False,
+                             fixed_architecture=True),
+    "hparams-baseline": Method(HyperParameterBaseline, {},
+                               "confound baseline: the target from the other hyper-parameters, no weights",
+                               paper=False),
+}
+
+
+def make(name: str, **params: Any) -> MetaClassifier:
+    """The estimator registered as ``name``, with ``params`` overriding its defaults."""
+    try:
+        m = METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
+    return m.estimator(**{**m.params, **params})
+
+
+__all__ = ["METHODS", "Method", "MetaClassifier", "make", "SVMClassifier", "LocalDMC", "GlobalDMC",
+           "HyperParameterBaseline"]

@@ -1,0 +1,325 @@
+"""Deep meta-classifiers (DMCs): the 1D CNNs of Table 3 and their training recipe (App. F).
+
+Local DMC: 12 conv + 6 FC layers on a window of S consecutive weights (5,000 in the paper),
+with the max-pools of layers 6–11 adapted to S (App. F.2) so the flattened length stays
+≈ 19. Global DMC: 15 conv + 6 FC layers on the whole θ of the fixed architecture (92,868).
+Conv 5×1 "same" + BN + ReLU, dropout 0.5 in the FC layers, Glorot-normal init; Adam 1e-3,
+batch 64, learning rate ×0.95 fifty times over training. With ``width=1`` and ``fc=1024``
+the local DMC has 10,407,685 and the global 10,948,997 weights for 5 classes, as in Table 3.
+
+The schedule counts optimizer steps: the paper's profile gives them as its epochs (500 local,
+100 global) of the training set, the CPU ``mini`` profile as a fixed number of steps, so that
+a small NWS still gets thousands of steps. Training checkpoints after every pass over the
+training set (atomically) and resumes from the checkpoint when the same run starts again.
+
+:class:`LocalDMC` and :class:`GlobalDMC` are the estimators (:mod:`metaclf.methods.base`).
+``inputs="raw"`` is the paper's input; ``inputs="raw+standardized"`` (beyond the paper) adds a
+second channel with every window standardized to zero mean and unit variance, so the network
+sees the shape of the weights apart from their scale.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from nws_datasets.space import get_config
+
+from .. import checkpoint as checkpoints
+from .. import recipe
+from ..data import DataError, WeightSet
+from ..features import part_bounds, windows_at
+from .base import MetaClassifier
+
+# (channels, max-pool after) of the conv layers of Table 3
+LOCAL_CONV = [(8, 1), (16, 1), (32, 0), (64, 1), (128, 0), (256, 1), (256, 1), (256, 1), (256, 1), (256, 0),
+              (256, 0), (256, 1)]
+GLOBAL_CONV = [(8, 1), (16, 1), (32, 1), (64, 1), (128, 1), (128, 1), (128, 1), (128, 1), (128, 1), (128, 0),
+               (256, 1), (256, 0), (256, 1), (256, 0), (256, 1)]
+ADAPTIVE_LAYERS = range(5, 11)  # layers 6–11 (0-based 5..10) of the local DMC
+REFERENCE_LENGTH = recipe.SUBSET_SIZE / 2 ** 8  # flattened length of the paper's local DMC (≈ 19.5)
+
+
+BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class DMCProfile:
+    """Width and schedule of DMC training: the paper's, or a CPU-sized ``mini`` one.
+
+    The schedule is ``*_steps`` optimizer steps if set, else ``*_epochs`` passes over the
+    training set (the paper's unit).
+    """
+
+    name: str
+    width: float = 1.0  # multiplier of the conv channel counts
+    fc: int = 1024  # width of the hidden FC layers (the last hidden one is 64)
+    local_epochs: int | None = 500
+    global_epochs: int | None = 100
+    local_steps: int | None = None
+    global_steps: int | None = None
+    eval_positions: int = 20  # window positions per test record at evaluation
+    #: dropout of the FC layers; the mini profile's FC layers are 8× narrower, where 0.5
+    #: slows fitting several-fold (tests/test_metaclf.py), so it uses 0.2
+    dropout: float = 0.5
+
+    def steps(self, kind: str, n_train: int, batch_size: int = BATCH_SIZE) -> int:
+        """Optimizer steps of a ``kind`` ('local' or 'global') DMC on ``n_train`` records."""
+        steps, epochs = getattr(self, f"{kind}_steps"), getattr(self, f"{kind}_epochs")
+        return steps if steps is not None else epochs * max(1, math.ceil(n_train / batch_size))
+
+
+DMC_PROFILES = {
+    "paper": DMCProfile("paper"),
+    "mini": DMCProfile("mini", width=0.125, fc=128, local_epochs=None, global_epochs=None, local_steps=2000,
+                       global_steps=400, eval_positions=10, dropout=0.2),
+}
+INPUTS = ("raw", "raw+standardized")
+
+
+def local_conv_spec(size: int) -> list[tuple[int, int]]:
+    """Table 3's local conv layers with the pools of layers 6–11 adapted to the window size."""
+    base = sum(p for i, (_, p) in enumerate(LOCAL_CONV) if i not in ADAPTIVE_LAYERS)
+    k = int(np.clip(round(math.log2(size / REFERENCE_LENGTH)) - base, 0, len(ADAPTIVE_LAYERS)))
+    return [(c, (i - ADAPTIVE_LAYERS.start) < k if i in ADAPTIVE_LAYERS else p) for i, (c, p) in enumerate(LOCAL_CONV)]
+
+
+class DMC(nn.Module):
+    """A 1D CNN meta-classifier: input [N, 1, L] weights → class logits."""
+
+    def __init__(self, length: int, classes: int, conv: list[tuple[int, int]], width: float = 1.0, fc: int = 1024,
+                 dropout: float = 0.5, channels: int = 1):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = channels
+        for c, pool in conv:
+            c_out = max(1, round(c * width))
+            layers += [nn.Conv1d(c_in, c_out, 5, padding=2), nn.BatchNorm1d(c_out), nn.ReLU()]
+            if pool:
+                layers.append(nn.MaxPool1d(2))
+                length //= 2
+            c_in = c_out
+        if length < 1:
+            raise ValueError("input too short for this DMC")
+        f = c_in * length
+        layers.append(nn.Flatten())
+        for w in (fc, fc, fc, fc, 64):
+            layers += [nn.Linear(f, w), nn.BatchNorm1d(w), nn.ReLU(), nn.Dropout(dropout)]
+            f = w
+        layers.append(nn.Linear(f, classes))
+        self.net = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Conv1d | nn.Linear):
+                nn.init.xavier_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def local_dmc(size: int, classes: int, profile: DMCProfile, channels: int = 1) -> DMC:
+    return DMC(size, classes, local_conv_spec(size), profile.width, profile.fc, profile.dropout, channels)
+
+
+def global_dmc(length: int, classes: int, profile: DMCProfile, channels: int = 1) -> DMC:
+    return DMC(length, classes, GLOBAL_CONV, profile.width, profile.fc, profile.dropout, channels)
+
+
+def to_channels(x: np.ndarray, inputs: str) -> np.ndarray:
+    """Inputs [B, L] → [B, channels, L]: the raw weights, plus (``raw+standardized``) each row
+    standardized to zero mean and unit variance."""
+    x = np.asarray(x, np.float32)
+    if inputs == "raw":
+        return x[:, None]
+    if inputs == "raw+standardized":
+        z = (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-8)
+        return np.stack([x, z], axis=1)
+    raise ValueError(f"inputs {inputs!r} is not valid: expected {' or '.join(INPUTS)}")
+
+
+def n_weights(model: nn.Module) -> int:
+    """Trainable parameters plus BN moving statistics (how Table 3 counts)."""
+    return sum(p.numel() for p in model.parameters()) + sum(
+        m.running_mean.numel() + m.running_var.numel() for m in model.modules() if isinstance(m, nn.BatchNorm1d))
+
+
+Sampler = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # record indices → inputs [B, (C,) L]
+
+
+def train(model: DMC, sample: Sampler, labels: np.ndarray, steps: int, checkpoint: Path | None,
+          settings: dict[str, Any], device: str, seed: int, batch_size: int = BATCH_SIZE,
+          desc: str = "dmc") -> dict[str, Any]:
+    """Train ``steps`` optimizer steps with Adam 1e-3, LR ×0.95 fifty times over them.
+
+    Passes over the shuffled records (the last one cut at ``steps``); after each pass the
+    state is checkpointed to ``checkpoint`` (if given), from which a run with the same
+    ``settings`` resumes bit-identically.
+    """
+    torch.manual_seed(seed)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.95 ** min(50, (50 * step) // steps))
+    rng = np.random.default_rng(seed)
+    step, history = 0, []
+    settings = json.loads(json.dumps({**settings, "steps": steps}))  # as it reads back from the checkpoint
+    if checkpoint is not None and checkpoint.exists() and checkpoints.read_state(checkpoint)["settings"] == settings:
+        state = checkpoints.load(checkpoint, model, opt, device)
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]
+        step, history = state["step"], state["history"]
+    start_step = step
+    y_all = torch.as_tensor(labels, device=device)
+    bar = tqdm(total=steps, initial=step, desc=desc, unit="step")
+    t0 = time.perf_counter()
+    while step < steps:
+        model.train()
+        order = rng.permutation(len(labels))
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in range(0, len(order), batch_size):
+            b = order[i:i + batch_size]
+            if len(b) < 2 or step >= steps:
+                continue
+            x = torch.as_tensor(sample(b, rng), device=device)
+            logits = model(x.unsqueeze(1) if x.ndim == 2 else x)
+            loss = nn.functional.cross_entropy(logits, y_all[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += loss.item() * len(b)
+            correct += (logits.argmax(1) == y_all[b]).sum().item()
+            seen += len(b)
+        bar.update(step - bar.n)
+        history.append({"step": step, "loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1)})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", acc=f"{history[-1]['train_accuracy']:.3f}")
+        if checkpoint is not None:
+            checkpoints.save(checkpoint, model, opt, {"settings": settings, "sched": sched.state_dict(),
+                                                      "rng": rng.bit_generator.state, "step": step,
+                                                      "history": history})
+    bar.close()
+    return {"history": history, "train_seconds": time.perf_counter() - t0, "resumed_from_step": start_step}
+
+
+@torch.inference_mode()
+def predict_proba(model: DMC, inputs: np.ndarray, device: str, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities of inputs [N, (C,) L] (eval mode)."""
+    model.eval()
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        x = torch.as_tensor(inputs[i:i + batch_size], device=device)
+        out.append(torch.softmax(model(x.unsqueeze(1) if x.ndim == 2 else x), 1).cpu())
+    return torch.cat(out).numpy()
+
+
+class _DMCEstimator(MetaClassifier):
+    """What the local and global DMC estimators share: profile, schedule, device, checkpoint."""
+
+    kind = ""
+
+    def _profile(self) -> DMCProfile:
+        if self.profile not in DMC_PROFILES:
+            raise ValueError(f"profile {self.profile!r} is not valid: expected {', '.join(DMC_PROFILES)}")
+        return DMC_PROFILES[self.profile]
+
+    def _train(self, net: DMC, sample: Sampler, records: WeightSet, y: np.ndarray) -> None:
+        prof = self._profile()
+        steps = self.steps or prof.steps(self.kind, len(y))
+        settings = {**self.get_params(), "checkpoint": None, "profile": asdict(prof),
+                    "train_models": sorted(set(records.model_id.tolist()))}
+        fit = train(net, sample, y, steps, Path(self.checkpoint) if self.checkpoint else None, settings,
+                    self.device, self.random_state, desc=f"{self.kind} DMC")
+        self.model_, self.history_, self.train_seconds_ = net, fit["history"], round(fit["train_seconds"], 2)
+        self.n_weights_ = n_weights(net)
+        self.steps_ = steps
+
+
+class LocalDMC(_DMCEstimator):
+    """The local DMC: a window of ``subset_size`` consecutive weights at a random position
+    for every sample of every mini-batch (the authors' code); evaluated at
+    ``eval_positions`` evenly spaced windows of every test record."""
+
+    snapshots = recipe.LOCAL_SNAPSHOTS
+    default_rounds = recipe.DMC_ROUNDS
+    kind = "local"
+
+    def __init__(self, subset_size: int = recipe.SUBSET_SIZE, part: str = "all", profile: str = "mini",
+                 steps: int | None = None, inputs: str = "raw", eval_positions: int | None = None,
+                 device: str = "cpu", random_state: int = 0, checkpoint: str | None = None):
+        self.subset_size = subset_size
+        self.part = part
+        self.profile = profile
+        self.steps = steps
+        self.inputs = inputs
+        self.eval_positions = eval_positions
+        self.device = device
+        self.random_state = random_state
+        self.checkpoint = checkpoint
+
+    def usable(self, records: WeightSet, split: str) -> WeightSet:
+        lo, hi = part_bounds(records.lengths(), records.n_conv, self.part)
+        ok = hi - lo >= self.subset_size
+        if not ok.any():
+            raise DataError(f"--subset-size {self.subset_size} is larger than the {self.part} weights of every "
+                            f"{split} record (at most {int((hi - lo).max())}); use a smaller --subset-size")
+        return records.subset(ok)
+
+    def windows(self, records: WeightSet, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Network inputs [len(rows), channels, S] of windows at relative positions ``u``."""
+        lo, hi = part_bounds(records.lengths(), records.n_conv, self.part)
+        return to_channels(windows_at(records, rows, lo, hi, self.subset_size, u), self.inputs)
+
+    def _fit(self, records: WeightSet, y: np.ndarray) -> None:
+        torch.manual_seed(self.random_state)  # the initial DMC weights depend on the seed only
+        net = local_dmc(self.subset_size, len(self.classes_), self._profile(), len(self.inputs.split("+")))
+        self._train(net, lambda b, rng: self.windows(records, b, rng.random(len(b))), records, y)
+
+    def positions(self) -> np.ndarray:
+        return np.linspace(0, 1, self.eval_positions or self._profile().eval_positions)
+
+    def predict_proba_at(self, records: WeightSet, u: float) -> np.ndarray:
+        """[n, len(classes_)] probabilities of the window at relative position ``u`` of each record."""
+        rows = np.arange(len(records))
+        return predict_proba(self.model_, self.windows(records, rows, np.full(len(rows), u)), self.device)
+
+    def _window_scores(self, records: WeightSet) -> np.ndarray:
+        return np.stack([self.predict_proba_at(records, u) for u in self.positions()])
+
+
+class GlobalDMC(_DMCEstimator):
+    """The global DMC: the whole θ of a fixed-architecture model."""
+
+    snapshots = recipe.GLOBAL_SNAPSHOTS
+    default_rounds = recipe.DMC_ROUNDS
+    kind = "global"
+
+    def __init__(self, profile: str = "mini", steps: int | None = None, inputs: str = "raw", device: str = "cpu",
+                 random_state: int = 0, checkpoint: str | None = None):
+        self.profile = profile
+        self.steps = steps
+        self.inputs = inputs
+        self.device = device
+        self.random_state = random_state
+        self.checkpoint = checkpoint
+
+    def check_config(self, config: str) -> None:
+        if not get_config(config).fixed_architecture:
+            raise ValueError(f"the global DMC needs a fixed architecture; {config} has random architectures")
+
+    def _fit(self, records: WeightSet, y: np.ndarray) -> None:
+        if not records.fixed:
+            raise ValueError("the global DMC needs records of one fixed architecture")
+        torch.manual_seed(self.random_state)
+        net = global_dmc(records.weights.shape[1], len(self.classes_), self._profile(), len(self.inputs.split("+")))
+        self._train(net, lambda b, rng: to_channels(records.weights[b], self.inputs), records, y)
+
+    def _window_scores(self, records: WeightSet) -> np.ndarray:
+        return predict_proba(self.model_, to_channels(records.weights, self.inputs), self.device)[None]

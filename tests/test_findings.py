@@ -1,0 +1,84 @@
+"""The findings table decides from confidence intervals by fixed rules; each case is worked by hand."""
+import numpy as np
+
+from metaclf.analyses.findings import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, extreme_target, map_findings,
+                                       method_order, readable, regression_best, verdict)
+
+
+def r(acc, lo, hi, chance=0.5):
+    return {"accuracy_mean": acc, "ci95": [lo, hi], "chance": chance}
+
+
+def test_verdict_rules():
+    assert verdict([1, 1, 0]) == REPRODUCED  # a majority holds, none reversed
+    assert verdict([1, 1, -1]) == INCONCLUSIVE  # reversed once: not reproduced either
+    assert verdict([-1, -1, 1]) == NOT_REPRODUCED  # reversed in a majority
+    assert verdict([0, 0, -1]) == NOT_REPRODUCED  # reversed somewhere, holding nowhere
+    assert verdict([0, 0, 1]) == INCONCLUSIVE and verdict([]) == INCONCLUSIVE
+
+
+def test_method_order_needs_separated_intervals():
+    res = {("dmc-local", "a"): r(0.85, 0.8, 0.9), ("svm-rbf-local", "a"): r(0.65, 0.6, 0.7),
+           ("svm-linear-local", "a"): r(0.45, 0.4, 0.5),
+           ("dmc-local", "b"): r(0.85, 0.8, 0.9), ("svm-rbf-local", "b"): r(0.65, 0.6, 0.7),
+           ("svm-linear-local", "b"): r(0.62, 0.55, 0.69)}  # rbf and linear overlap on b
+    order = ["dmc-local", "svm-rbf-local", "svm-linear-local"]
+    assert method_order(res, order)["status"] == INCONCLUSIVE  # holds on a, undecided on b: 1 of 2
+    res[("svm-linear-local", "b")] = r(0.45, 0.4, 0.5)
+    assert method_order(res, order)["status"] == REPRODUCED
+    res[("dmc-local", "a")] = res[("dmc-local", "b")] = r(0.3, 0.25, 0.35)  # the DMC below both SVMs
+    assert method_order(res, order)["status"] == NOT_REPRODUCED
+
+
+def test_extreme_target_compares_accuracy_above_chance():
+    """initialization 0.9 [0.85, 0.95] with chance 1/3 → 0.85 [0.775, 0.925] above chance;
+    activation 0.7 [0.65, 0.75] with chance 1/4 → 0.6 [0.533, 0.667]: initialization wins,
+    though a raw 2-class 0.8 [0.75, 0.85] (→ 0.6 [0.5, 0.7]) would look close in raw accuracy."""
+    res = {("dmc-local", "initialization"): r(0.9, 0.85, 0.95, 1 / 3),
+           ("dmc-local", "activation"): r(0.7, 0.65, 0.75, 0.25),
+           ("dmc-local", "augmentation"): r(0.8, 0.75, 0.85, 0.5)}
+    assert extreme_target(res, ["dmc-local"], "initialization", True)["status"] == REPRODUCED
+    assert extreme_target(res, ["dmc-local"], "activation", False)["status"] == INCONCLUSIVE  # overlaps augmentation
+    res[("dmc-local", "augmentation")] = r(0.95, 0.93, 0.97, 0.5)  # → 0.9 [0.86, 0.94]: above initialization's
+    assert extreme_target(res, ["dmc-local"], "initialization", True)["status"] == INCONCLUSIVE  # [0.775, 0.925] overlaps
+    res[("dmc-local", "augmentation")] = r(0.99, 0.985, 0.995, 0.5)  # → [0.97, 0.99]: wholly above
+    assert extreme_target(res, ["dmc-local"], "initialization", True)["status"] == NOT_REPRODUCED
+
+
+def test_readable_must_beat_chance_and_the_confound_baseline():
+    res = {("svm-rbf-global", "dataset"): r(0.8, 0.72, 0.88)}
+    assert readable(res, "dataset")["status"] == REPRODUCED
+    res[("hparams-baseline", "dataset")] = r(0.78, 0.7, 0.86)  # the other hyper-parameters do as well
+    assert readable(res, "dataset")["status"] == INCONCLUSIVE
+    assert readable({("dmc-local", "dataset"): r(0.45, 0.3, 0.49)}, "dataset")["status"] == NOT_REPRODUCED
+
+
+def test_map_findings_from_a_hand_made_map():
+    """100 test models: half-width 1.96·sqrt(p(1−p)/100) ≤ 0.098. Rows are snapshots."""
+    acc = np.full((20, 8), 0.6)
+    acc[:5] = 0.95  # readable early
+    acc[0, :2] = acc[0, -2:] = 0.95
+    acc[-1, :2] = acc[-1, -2:] = 0.5  # falls in the first and last layers
+    m = {"accuracy": acc.tolist(), "chance": 1 / 3, "test_models": 100}
+    f = map_findings(m)
+    assert [v["status"] for v in f.values()] == [REPRODUCED, REPRODUCED]
+    acc[-1, -2:] = 0.95  # the last layers keep it
+    f = map_findings({**m, "accuracy": acc.tolist()})
+    assert list(f.values())[1]["status"] == INCONCLUSIVE
+
+
+def test_regression_best_level_with_its_significance():
+    def fit(coefs, ps, ref):
+        keys = [f"initialization={k}" for k in coefs]
+        return {"coefficients": dict(zip(keys, coefs.values())), "p_values": dict(zip(keys, ps)),
+                "roles": {f"initialization={ref}": "reference"}}
+
+    claimed = {"glorot_uniform", "glorot_normal"}
+    good = fit({"random_normal": 0.0, "glorot_uniform": 2.0, "glorot_normal": 1.5}, [None, 0.001, 0.01], "random_normal")
+    weak = fit({"random_normal": 0.0, "glorot_uniform": 0.3, "glorot_normal": 0.1}, [None, 0.4, 0.8], "random_normal")
+    bad = fit({"glorot_uniform": 0.0, "random_normal": 1.0, "glorot_normal": -0.2}, [None, 0.02, 0.5], "glorot_uniform")
+    assert regression_best({"per_dataset": {"a": good, "b": good}}, "initialization", claimed)["status"] == REPRODUCED
+    assert regression_best({"per_dataset": {"a": good, "b": weak, "c": good}}, "initialization",
+                           claimed)["status"] == REPRODUCED
+    assert regression_best({"per_dataset": {"a": weak}}, "initialization", claimed)["status"] == INCONCLUSIVE
+    assert regression_best({"per_dataset": {"a": bad, "b": weak}}, "initialization", claimed)["status"] == NOT_REPRODUCED
