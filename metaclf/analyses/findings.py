@@ -50,10 +50,6 @@ def normalized(result: dict[str, Any]) -> tuple[float, list[float]]:
     return f(result["accuracy_mean"]), [f(result["ci95"][0]), f(result["ci95"][1])]
 
 
-def _fmt(result: dict[str, Any]) -> str:
-    return store.cell(result)
-
-
 def method_order(res: dict[tuple[str, str], dict[str, Any]], order: list[str]) -> dict[str, Any]:
     """Finding 1: ``order[0] > order[1] > …`` on every target that has all of them."""
     signs, rows = [], []
@@ -61,7 +57,7 @@ def method_order(res: dict[tuple[str, str], dict[str, Any]], order: list[str]) -
     for t in targets:
         pair = [above(res[(a, t)]["ci95"], res[(b, t)]["ci95"]) for a, b in zip(order, order[1:])]
         signs.append(1 if all(p == 1 for p in pair) else -1 if any(p == -1 for p in pair) else 0)
-        rows.append(f"{t}: " + " vs ".join(f"{m} {_fmt(res[(m, t)])}" for m in order))
+        rows.append(f"{t}: " + " vs ".join(f"{m} {store.cell(res[(m, t)])}" for m in order))
     return {"status": verdict(signs), "evidence": rows}
 
 
@@ -89,9 +85,9 @@ def readable(res: dict[tuple[str, str], dict[str, Any]], target: str) -> dict[st
     m, r = max(found, key=lambda mr: mr[1]["ci95"][0])
     base = res.get(("hparams-baseline", target))
     sign = above(r["ci95"], [r["chance"]] * 2)
-    rows = [f"best: {m} {_fmt(r)}, chance {r['chance']:.3f}"]
+    rows = [f"best: {m} {store.cell(r)}, chance {r['chance']:.3f}"]
     if base is not None:
-        rows.append(f"confound baseline (other hyper-parameters) {_fmt(base)}")
+        rows.append(f"confound baseline (other hyper-parameters) {store.cell(base)}")
         sign = min(sign, above(r["ci95"], base["ci95"]))  # must beat the confound too
     return {"status": verdict([sign]), "evidence": rows}
 
