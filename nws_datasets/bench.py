@@ -1,9 +1,11 @@
 """Benchmark loading: ``python -m nws_datasets.bench [--data-dir DIR] [--config C]`` prints one JSON line.
 
-Reads the same generated shards four ways in one run and reports records/s and MB/s (of θ):
-the raw read of the safetensors files (bytes → numpy θ, the reference), ``load_dataset``
-preparing the Arrow cache, iterating the prepared dataset as numpy, and ``streaming=True``.
-The files are read once before timing, so every measurement sees a warm page cache.
+Reads the same generated shards in one run and reports records/s and MB/s (of θ): the raw
+read of the safetensors files (bytes → numpy θ, the reference), ``load_dataset`` preparing
+the Arrow cache, iterating the prepared dataset as numpy, ``streaming=True``, the Hub-native
+export (:mod:`nws_datasets.export`, Parquet, without raw/), and plain ``datasets`` streaming
+that Parquet export. The files are read once before timing, so every measurement sees a
+warm page cache.
 """
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import json
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 import nws_datasets  # noqa: F401 - registers load_dataset("nws")
 from datasets import load_dataset
 
+from .export import export
 from .records import read_model, theta
 from .schema import find_indexes, parse_index
 from .space import CONFIGS
@@ -69,11 +73,21 @@ def main(argv: list[str] | None = None) -> int:
             assert isinstance(batch["weights"], np.ndarray)
             n += len(batch["weights"])
         streaming = _rate(n, nbytes, time.perf_counter() - start)
-    if not records == len(ds) == n:
-        raise SystemExit(f"record counts disagree: raw {records}, prepared {len(ds)}, streaming {n}")
+        start = time.perf_counter()
+        total = sum(export([args.config], Path(cache) / "export", args.data_dir, raw=False)[args.config].values())
+        exported = _rate(total, total * nbytes // records, time.perf_counter() - start)  # both splits
+        parquet = load_dataset(str(Path(cache) / "export"), args.config, split=args.split, streaming=True)
+        start, m = time.perf_counter(), 0
+        for batch in parquet.with_format("numpy").iter(batch_size=20):
+            m += len(batch["weights"])
+        parquet_streaming = _rate(m, nbytes, time.perf_counter() - start)
+    if not records == len(ds) == n == m:
+        raise SystemExit(f"record counts disagree: raw {records}, prepared {len(ds)}, streaming {n}, parquet {m}")
     print(json.dumps({"config": args.config, "split": args.split, "models": len(files), "records": records,
                       "raw_read": raw, "load_dataset_prepare": prepare, "prepared_iter_numpy": prepared,
-                      "streaming_iter_numpy": streaming,
+                      "streaming_iter_numpy": streaming, "export_parquet": exported,
+                      "parquet_streaming_iter_numpy": parquet_streaming,
+                      "parquet_streaming_vs_raw": round(parquet_streaming["records_per_s"] / raw["records_per_s"], 3),
                       "streaming_vs_raw": round(streaming["records_per_s"] / raw["records_per_s"], 3),
                       "prepared_iter_vs_raw": round(prepared["records_per_s"] / raw["records_per_s"], 3)}))
     return 0

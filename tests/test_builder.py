@@ -14,7 +14,8 @@ from datasets.distributed import split_dataset_by_node
 
 import nws_datasets
 from nws_datasets.architecture import Layout
-from nws_datasets.push import files_to_publish, publish_fsspec
+from nws_datasets.export import export, files_to_publish
+from nws_datasets.push import publish_fsspec
 from nws_datasets.records import read_index
 from nws_datasets.schema import RecordError
 from nws_datasets.registration import SUPPORTED_DATASETS
@@ -184,15 +185,16 @@ def test_unknown_config_and_nothing_generated(tmp_path):
         load_dataset("nws", "c_main", data_dir=str(tmp_path / "empty"))
 
 
-def test_memory_filesystem_round_trip(tiny_nws):
+def test_memory_filesystem_round_trip(tiny_nws, tmp_path):
     files = files_to_publish(tiny_nws, ["c_fixed_mini"])
     assert sum(p.name == "index.json" for p in files) == 2
-    publish_fsspec(tiny_nws, "memory://published/nws", files)
-    remote = load_dataset("nws", "c_fixed_mini", data_dir="memory://published/nws", split="train")
+    export(["c_fixed_mini"], tmp_path / "export", str(tiny_nws))
+    publish_fsspec(tmp_path / "export", "memory://published/nws")
+    remote = load_dataset("nws", "c_fixed_mini", data_dir="memory://published/nws/raw", split="train")
     local = load_dataset("nws", "c_fixed_mini", data_dir=str(tiny_nws), split="train")
     a, b = records(remote), records(local)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-    st = load_dataset("nws", "c_fixed_mini", data_dir="memory://published/nws", split="train", streaming=True)
+    st = load_dataset("nws", "c_fixed_mini", data_dir="memory://published/nws/raw", split="train", streaming=True)
     assert len(list(st)) == len(local)
 
 
@@ -285,11 +287,16 @@ def test_load_is_the_public_api_and_equals_load_dataset(tiny_nws):
 
 
 def test_registration_serves_inspection_and_ignores_a_folder_named_nws(tiny_nws, tmp_path, monkeypatch):
-    from datasets import get_dataset_config_info, get_dataset_config_names
+    from datasets import get_dataset_config_info, get_dataset_config_names, get_dataset_infos
 
     assert get_dataset_config_names("nws") == [c.name for c in CONFIGS.values()]
     info = get_dataset_config_info("nws", "c_fixed_mini", data_dir=str(tiny_nws))
     assert info.features["optimizer"].names == ["adam", "rmsprop", "momentum"] and set(info.splits) == {"train", "test"}
+    infos = get_dataset_infos("nws", data_dir=str(tiny_nws))  # every config, also those not generated
+    assert list(infos) == list(CONFIGS) and infos["c_main"].features["dataset"].names[0] == "mnist"
+    assert {s.num_examples for s in infos["c_main"].splits.values()} == {0}
+    with pytest.raises(FileNotFoundError, match="python -m train.generate --config c_main"):
+        load_dataset("nws", "c_main", data_dir=str(tiny_nws))
     (tmp_path / "nws").mkdir()
     (tmp_path / "nws" / "data.csv").write_text("a,b\n1,2\n")
     monkeypatch.chdir(tmp_path)
@@ -316,10 +323,12 @@ def test_the_card_header_is_generated_from_the_schema_and_parses_on_the_hub_side
 
     assert card.main(["--check"]) == 0  # the committed card is what the schema generates
     parsed = DatasetCard((ROOT / "dataset_card.md").read_text())
-    assert parsed.data.license == "mit" and [c["config_name"] for c in parsed.data.configs] == list(CONFIGS)
+    assert parsed.data.license == "mit"
+    assert [c["config_name"] for c in parsed.data.configs] == [n for c in CONFIGS for n in (c, f"{c}_metadata")]
     infos = DatasetInfosDict.from_dataset_card_data(parsed.data)
     for name, config in CONFIGS.items():
         assert infos[name].features == features(config)
+        assert infos[f"{name}_metadata"].features == features(config, weights=False)
         assert infos[name].features["optimizer"].names == ["adam", "rmsprop", "momentum"]
 
 

@@ -211,7 +211,7 @@ def test_replaced_model_file_is_noticed_by_the_prepared_cache(nws_copy):
 @pytest.mark.parametrize("bad", ["../../../etc/passwd", "/etc/passwd", "model-000000.safetensors/../../x",
                                  "sub/model-000000.safetensors"])
 def test_index_paths_outside_the_shard_are_refused_everywhere(nws_copy, tmp_path, bad):
-    from nws_datasets.push import files_to_publish, publish_fsspec
+    from nws_datasets.export import files_to_publish
 
     sdir = sorted((nws_copy / "c_fixed_mini").glob("shard-*"))[0]
     index = json.loads((sdir / "index.json").read_text())
@@ -228,11 +228,10 @@ def test_index_paths_outside_the_shard_are_refused_everywhere(nws_copy, tmp_path
                        cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "'file' is" in r.stderr and "Traceback" not in r.stderr
     assert not dest.exists()
-    del publish_fsspec
 
 
 def test_symlinked_shard_leading_outside_the_root_is_not_published(nws_copy, tmp_path):
-    from nws_datasets.push import files_to_publish
+    from nws_datasets.export import files_to_publish
 
     outside = tmp_path / "outside"
     shutil.move(str(sorted((nws_copy / "c_fixed_mini").glob("shard-*"))[1]), outside)
@@ -404,7 +403,8 @@ def _mains():
 
     names = ["metaclf.svm", "metaclf.local", "metaclf.global", "metaclf.maps", "metaclf.all", "metaclf.results",
              "metaclf.report", "metaclf.trainstats", "metaclf.regress", "metaclf.embed", "metaclf.bench",
-             "nws_datasets.push", "nws_datasets.bench", "train.generate", "train.bench"]
+             "nws_datasets.push", "nws_datasets.export", "nws_datasets.authors", "nws_datasets.bench",
+             "train.generate", "train.bench"]
     return {n: import_module(n).main for n in names}
 
 
@@ -475,6 +475,12 @@ BAD = [  # (command, argv, what the one-line message must say)
     ("nws_datasets.push", ["--data-dir", "MISSING", "--dest", "memory://x"], "is not a folder"),
     ("nws_datasets.push", ["--data-dir", "TINY", "--repo-id", "no-slash"], "--repo-id 'no-slash' is not valid"),
     ("nws_datasets.push", ["--data-dir", "CORRUPT", "--dest", "memory://y"], "shard index is not valid JSON"),
+    ("nws_datasets.export", ["--config", "nope", "--out", "EMPTY"], "'nope'"),
+    ("nws_datasets.export", ["--config", "c_fixed_mini", "--out", "FILE"], "is a file, expected a folder"),
+    ("nws_datasets.export", ["--config", "c_fixed_mini", "--out", "EMPTY", "--data-dir", "CORRUPT"],
+     "shard index is not valid JSON"),
+    ("nws_datasets.authors", ["--src", "MISSING", "--config", "c_fixed", "--out", "EMPTY"], "is not a folder"),
+    ("nws_datasets.authors", ["--src", "EMPTY", "--config", "c_fixed", "--out", "EMPTY"], "no model folders"),
     ("nws_datasets.bench", ["--data-dir", "MISSING"], "does not exist"),
     ("nws_datasets.bench", ["--data-dir", "EMPTY"], "no generated c_fixed_mini models found"),
     ("train.generate", ["--seed", "-1"], "--seed: -1 must be in 0.."),
