@@ -31,7 +31,7 @@ from sklearn.base import clone
 from sklearn.metrics import confusion_matrix
 
 from . import recipe
-from .data import balanced_models, check_target, load_split
+from .data import DataError, WeightSet, balanced_models, check_target, load_split
 from .methods import MetaClassifier, make
 
 
@@ -139,6 +139,7 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
     train, test = (load_split(config, split, target, est.snapshots, data_dir, converged_only)
                    for split in ("train", "test"))
     train, test = est.usable(train, "train"), est.usable(test, "test")
+    train, test, left_out = drop_rare_classes(train, test, classes)
     scores, fitted, train_models = [], [], []
     for r in range(rounds):
         keep = balanced_models(train.model_id, train.labels, np.random.default_rng(seed + r))
@@ -157,11 +158,28 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
         "snapshots": list(est.snapshots), "converged_only": converged_only,
         "train": {"models": int(len(np.unique(train.model_id))), "records": len(train),
                   "balanced_models_per_round": train_models},
+        "classes_left_out": left_out,
         "test": {"models": int(len(np.unique(test.model_id))), "records": len(test)},
     })
     out.update(_round_extras(fitted))
     out["seconds"] = round(time.perf_counter() - start, 2)
     return (out, fitted) if return_estimators else out
+
+
+def drop_rare_classes(train: WeightSet, test: WeightSet, classes: list[str]) -> tuple[WeightSet, WeightSet, dict]:
+    """Leave out of both splits every class with fewer than ``recipe.MIN_CLASS_MODELS`` training models
+    (see :data:`metaclf.recipe.MIN_CLASS_MODELS`); return the splits and {class: training models}
+    of those left out. Raises :class:`DataError` if fewer than two classes remain."""
+    first = np.unique(train.model_id, return_index=True)[1]
+    counts = np.bincount(train.labels[first], minlength=len(classes))
+    rare = [c for c in np.unique(train.labels) if counts[c] < recipe.MIN_CLASS_MODELS]
+    if not rare:
+        return train, test, {}
+    if len(np.unique(train.labels)) - len(rare) < 2:
+        raise DataError(f"fewer than two classes have {recipe.MIN_CLASS_MODELS} or more converged training models "
+                        f"({dict(zip(classes, counts.tolist()))})")
+    return (train.subset(~np.isin(train.labels, rare)), test.subset(~np.isin(test.labels, rare)),
+            {classes[c]: int(counts[c]) for c in rare})
 
 
 def _round_extras(fitted: list[MetaClassifier]) -> dict[str, Any]:

@@ -18,6 +18,11 @@ LOCAL_FEATURE_WINDOWS = 10
 #: Independent class-balanced training rounds of the SVMs (the paper's 10); a DMC trains once.
 SVM_ROUNDS = 10
 DMC_ROUNDS = 1
+#: A class with fewer converged training models than this is left out of training and testing:
+#: balancing by subsampling to the smallest class would otherwise shrink every class to its size
+#: (on c_fixed_cpu, 1 converged constant-initialized model would leave 4 training models). The
+#: paper's NWS, with thousands of models, never meets this; results list the classes left out.
+MIN_CLASS_MODELS = 10
 #: The weights a local window may cover.
 PARTS: tuple[str, ...] = ("all", "conv", "fc")
 #: Uncertainty: two-sided confidence level and bootstrap replicates over test models and rounds.

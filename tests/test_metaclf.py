@@ -283,3 +283,20 @@ def test_estimators_follow_the_scikit_learn_api():
     assert dmc.window_scores(x).shape == (10, 40, 2) and dmc.score(x, y) >= 0.9
     with pytest.raises(ValueError, match="unknown method 'svm-magic'"):
         make("svm-magic")
+
+
+def test_a_class_with_too_few_training_models_is_left_out_instead_of_shrinking_the_others():
+    from metaclf.data import DataError, WeightSet
+    from metaclf.evaluate import drop_rare_classes
+    from metaclf.recipe import MIN_CLASS_MODELS
+
+    n = MIN_CLASS_MODELS
+    labels = np.array([0] * n + [1] * (n + 3) + [2] * (n - 1))
+    train = WeightSet.from_array(np.zeros((len(labels), 4)), labels)
+    test = WeightSet.from_array(np.zeros((6, 4)), np.array([0, 1, 2, 2, 1, 0]))
+    tr, te, out = drop_rare_classes(train, test, ["a", "b", "c"])
+    assert out == {"c": n - 1}
+    assert sorted(set(tr.labels)) == [0, 1] and len(tr) == 2 * n + 3
+    assert list(te.labels) == [0, 1, 1, 0]
+    with pytest.raises(DataError, match="fewer than two classes"):
+        drop_rare_classes(WeightSet.from_array(np.zeros((n + 1, 4)), np.array([0] * n + [1])), test, ["a", "b", "c"])

@@ -315,6 +315,25 @@ class _Direct:
         self.put = show
 
 
+def shard_list(spec: str, config: NWSConfig) -> list[int]:
+    """The shards a ``--shard`` value names: ``N``, a range ``a-b`` or ``all``; ``ValueError`` otherwise."""
+    n = config.num_shards
+    try:
+        if spec == "all":
+            shards = list(range(n))
+        elif "-" in spec:
+            a, b = (int(x) for x in spec.split("-"))
+            shards = list(range(a, b + 1))
+        else:
+            shards = [int(spec)]
+        if not shards or not all(0 <= s < n for s in shards):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--shard {spec!r} is not valid for {config.name}: expected 0..{n - 1}, a range a-b, "
+                         "or 'all'") from None
+    return shards
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m train.generate", description=__doc__,
@@ -345,19 +364,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--num-shards {args.num_shards} must be in 1..{config.num_models}")
         config = replace(config, models_per_shard=-(-config.num_models // args.num_shards))
     args.config_obj = config
-    n = config.num_shards
     try:
-        if args.shard == "all":
-            args.shards = list(range(n))
-        elif "-" in args.shard:
-            a, b = (int(x) for x in args.shard.split("-"))
-            args.shards = list(range(a, b + 1))
-        else:
-            args.shards = [int(args.shard)]
-        if not args.shards or not all(0 <= s < n for s in args.shards):
-            raise ValueError
-    except ValueError:
-        p.error(f"--shard {args.shard!r} is not valid for {config.name}: expected 0..{n - 1}, a range a-b, or 'all'")
+        args.shards = shard_list(args.shard, config)
+    except ValueError as err:
+        p.error(str(err))
     if args.device not in ("cpu", "cuda"):
         p.error(f"--device {args.device!r} is not valid: expected cpu or cuda")
     if args.device == "cuda" and not torch.cuda.is_available():
