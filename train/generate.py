@@ -315,6 +315,16 @@ class _Direct:
         self.put = show
 
 
+def resolve_config(name: str, num_shards: int | None = None) -> NWSConfig:
+    """Config ``name``, split into ``num_shards`` shards if given; ``ValueError`` naming a bad value."""
+    config = get_config(name)
+    if num_shards is not None:
+        if not 1 <= num_shards <= config.num_models:
+            raise ValueError(f"--num-shards {num_shards} must be in 1..{config.num_models}")
+        config = replace(config, models_per_shard=-(-config.num_models // num_shards))
+    return config
+
+
 def shard_list(spec: str, config: NWSConfig) -> list[int]:
     """The shards a ``--shard`` value names: ``N``, a range ``a-b`` or ``all``; ``ValueError`` otherwise."""
     n = config.num_shards
@@ -356,18 +366,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     try:
-        config = get_config(args.config)
-    except ValueError as err:
-        p.error(str(err))
-    if args.num_shards is not None:
-        if not 1 <= args.num_shards <= config.num_models:
-            p.error(f"--num-shards {args.num_shards} must be in 1..{config.num_models}")
-        config = replace(config, models_per_shard=-(-config.num_models // args.num_shards))
-    args.config_obj = config
-    try:
+        config = resolve_config(args.config, args.num_shards)
         args.shards = shard_list(args.shard, config)
     except ValueError as err:
         p.error(str(err))
+    args.config_obj = config
     if args.device not in ("cpu", "cuda"):
         p.error(f"--device {args.device!r} is not valid: expected cpu or cuda")
     if args.device == "cuda" and not torch.cuda.is_available():

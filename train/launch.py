@@ -27,7 +27,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,9 @@ from nws_datasets.cli import CLIError, out_dir, positive_int, run_main
 from nws_datasets.cli import seed as seed_type
 from nws_datasets.records import read_index
 from nws_datasets.schema import RecordError, shard_dirname
-from nws_datasets.space import CONFIGS, NWSConfig, get_config
+from nws_datasets.space import CONFIGS, NWSConfig
 
-from .generate import EXIT_LOCKED, LOCK_NAME, shard_list
+from .generate import EXIT_LOCKED, LOCK_NAME, resolve_config, shard_list
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -219,12 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--json", action="store_true", help="one JSON line instead of a table")
     args = p.parse_args(argv)
     try:
-        config = get_config(args.config)
-    except ValueError as err:
-        p.error(str(err))
-    if args.num_shards:
-        config = replace(config, models_per_shard=-(-config.num_models // args.num_shards))
-    try:
+        config = resolve_config(args.config, args.num_shards)
         shards = shard_list(args.shard, config)
     except ValueError as err:
         p.error(str(err))
