@@ -31,7 +31,7 @@ from sklearn.base import clone
 from sklearn.metrics import confusion_matrix
 
 from . import recipe
-from .data import DataError, WeightSet, balanced_models, check_target, load_split
+from .data import WeightSet, balanced_models, check_target, load_split
 from .methods import MetaClassifier, make
 
 
@@ -167,17 +167,16 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
 
 
 def drop_rare_classes(train: WeightSet, test: WeightSet, classes: list[str]) -> tuple[WeightSet, WeightSet, dict]:
-    """Leave out of both splits every class with fewer than ``recipe.MIN_CLASS_MODELS`` training models
-    (see :data:`metaclf.recipe.MIN_CLASS_MODELS`); return the splits and {class: training models}
-    of those left out. Raises :class:`DataError` if fewer than two classes remain."""
+    """Leave out of both splits every class with fewer than ``recipe.MIN_CLASS_MODELS`` training
+    models, when at least two classes have that many (see :data:`metaclf.recipe.MIN_CLASS_MODELS`;
+    an NWS too small for that keeps every class); return the splits and {class: training
+    models} of those left out."""
     first = np.unique(train.model_id, return_index=True)[1]
     counts = np.bincount(train.labels[first], minlength=len(classes))
-    rare = [c for c in np.unique(train.labels) if counts[c] < recipe.MIN_CLASS_MODELS]
-    if not rare:
+    present = np.unique(train.labels)
+    rare = [c for c in present if counts[c] < recipe.MIN_CLASS_MODELS]
+    if not rare or len(present) - len(rare) < 2:
         return train, test, {}
-    if len(np.unique(train.labels)) - len(rare) < 2:
-        raise DataError(f"fewer than two classes have {recipe.MIN_CLASS_MODELS} or more converged training models "
-                        f"({dict(zip(classes, counts.tolist()))})")
     return (train.subset(~np.isin(train.labels, rare)), test.subset(~np.isin(test.labels, rare)),
             {classes[c]: int(counts[c]) for c in rare})
 

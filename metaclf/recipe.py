@@ -18,7 +18,8 @@ LOCAL_FEATURE_WINDOWS = 10
 #: Independent class-balanced training rounds of the SVMs (the paper's 10); a DMC trains once.
 SVM_ROUNDS = 10
 DMC_ROUNDS = 1
-#: A class with fewer converged training models than this is left out of training and testing:
+#: A class with fewer converged training models than this is left out of training and testing
+#: (when at least two classes have that many; a tiny NWS keeps every class):
 #: balancing by subsampling to the smallest class would otherwise shrink every class to its size
 #: (on c_fixed_cpu, 1 converged constant-initialized model would leave 4 training models). The
 #: paper's NWS, with thousands of models, never meets this; results list the classes left out.
