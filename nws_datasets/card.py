@@ -41,6 +41,11 @@ def size_category(records: int) -> str:
     return next((name for limit, name in SIZES if records < limit), "10M<n<100M")
 
 
+def metadata_config(config: str) -> str:
+    """Name of the metadata-only config (no θ) of ``config``."""
+    return f"{config}_metadata"
+
+
 def header_for(counts: dict[str, dict[str, int]]) -> dict:
     """The YAML data for the configs in ``counts`` ({config: {split: records}}; empty dicts
     leave the split sizes out): fixed fields, each config and its ``_metadata`` twin with
@@ -48,7 +53,7 @@ def header_for(counts: dict[str, dict[str, int]]) -> dict:
     configs, infos = [], []
     for name, splits in counts.items():
         cfg = CONFIGS[name]
-        for config_name, weights in ((name, True), (f"{name}_metadata", False)):
+        for config_name, weights in ((name, True), (metadata_config(name), False)):
             configs.append({"config_name": config_name, "data_files": [
                 {"split": s, "path": f"data/{config_name}/{s}-*.parquet"} for s in (splits or SPLITS)]})
             info = {"config_name": config_name, "features": features(cfg, weights)._to_yaml_list()}

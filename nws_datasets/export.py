@@ -33,7 +33,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .card import CARD, header_for, render
+from .card import CARD, SPLITS, header_for, metadata_config, render
 from .cli import CLIError, out_dir, run_main
 from .loading import load
 from .records import sha256_file
@@ -42,13 +42,7 @@ from .space import CONFIGS
 from .storage import atomic_path
 
 MIB = 1 << 20
-SPLITS = ("train", "test")
 MANIFEST = "SHA256SUMS"
-
-
-def metadata_config(config: str) -> str:
-    """Name of the metadata-only config (no θ) of ``config``."""
-    return f"{config}_metadata"
 
 
 def inside(root: Path, rel: Path) -> Path:

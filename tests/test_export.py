@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import nws_datasets
-from nws_datasets.export import export, metadata_config
+from nws_datasets.card import metadata_config
+from nws_datasets.export import export
 from nws_datasets.schema import features
 from nws_datasets.space import CONFIGS
 
