@@ -179,8 +179,9 @@ class NWSCNN(nn.Module):
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images N×32×32×3, as :mod:`nws_datasets.sources` stores them → float N×3×32×32 in [0, 1]."""
-    return images.permute(0, 3, 1, 2).float().div_(255)
+    """uint8 images N×32×32×3, as :mod:`nws_datasets.sources` stores them → N×3×32×32 in [0, 1], in
+    torch's default float dtype (float32; tests of batched training use float64)."""
+    return images.permute(0, 3, 1, 2).to(torch.get_default_dtype()).div_(255)
 
 
 @torch.inference_mode()

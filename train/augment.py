@@ -98,21 +98,42 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     return v.unsqueeze(1) - v.unsqueeze(1) * s.unsqueeze(1) * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 
 
-def intensity(x: torch.Tensor, p: dict[str, torch.Tensor], generator: torch.Generator) -> torch.Tensor:
-    """Brightness, contrast, hue, saturation and noise with one draw for the batch; clip to [0, 1]."""
-    x = x + p["brightness"]
+def _per_image(t: torch.Tensor, ndim: int) -> torch.Tensor:
+    """A batch-wide parameter (shape []) as is, or one per image (shape [n]) shaped to broadcast
+    over a tensor of ``ndim`` dimensions whose first is the image."""
+    return t if t.ndim == 0 else t.view(-1, *([1] * (ndim - 1)))
+
+
+def intensity(x: torch.Tensor, p: dict[str, torch.Tensor], noise: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast, hue, saturation and noise ``noise`` × σ; clip to [0, 1].
+
+    The intensity parameters are one draw for the batch (shape []) or, when several models'
+    batches are augmented together (:mod:`train.batched`), one per image (shape [n]).
+    """
+    x = x + _per_image(p["brightness"], 4)
     mu = x.mean((2, 3), keepdim=True)
-    x = p["contrast"] * (x - mu) + mu
+    x = _per_image(p["contrast"], 4) * (x - mu) + mu
     hsv = rgb_to_hsv(x)
-    hsv = torch.stack(((hsv[:, 0] + p["hue"]) % 1.0, hsv[:, 1], hsv[:, 2]), 1)
+    hsv = torch.stack(((hsv[:, 0] + _per_image(p["hue"], 3)) % 1.0, hsv[:, 1], hsv[:, 2]), 1)
     x = hsv_to_rgb(hsv)
     hsv = rgb_to_hsv(x)
-    x = hsv_to_rgb(torch.stack((hsv[:, 0], (hsv[:, 1] * p["saturation"]).clamp(0, 1), hsv[:, 2]), 1))
-    x = x + torch.randn(x.shape, generator=generator, device=x.device) * p["noise_std"]
+    x = hsv_to_rgb(torch.stack((hsv[:, 0], (hsv[:, 1] * _per_image(p["saturation"], 3)).clamp(0, 1), hsv[:, 2]), 1))
+    x = x + noise * _per_image(p["noise_std"], 4)
     return x.clamp(0, 1)
 
 
+def draw(shape: torch.Size | tuple[int, ...], generator: torch.Generator, device: torch.device | str = "cpu"
+         ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Every random draw of augmenting one N×C×H×W mini-batch of ``shape``, in the authors'
+    order: the parameters (:func:`sample_params`), then the unit Gaussian noise of ``shape``."""
+    return sample_params(shape[0], generator, device), torch.randn(tuple(shape), generator=generator, device=device)
+
+
+def apply(x: torch.Tensor, p: dict[str, torch.Tensor], noise: torch.Tensor) -> torch.Tensor:
+    """Augment an N×3×H×W batch in [0, 1] with drawn parameters: warp, then change the intensity."""
+    return intensity(geometric(x, p), p, noise)
+
+
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Augment an N×3×H×W batch in [0, 1]: draw the parameters, warp, then change the intensity."""
-    p = sample_params(x.shape[0], generator, x.device)
-    return intensity(geometric(x, p), p, generator)
+    """Augment an N×C×H×W batch in [0, 1] with draws from ``generator``."""
+    return apply(x, *draw(x.shape, generator, x.device))

@@ -4,6 +4,13 @@ Measures, in one run on this machine: training images/s of the fixed architectur
 thread, batch 128, augmentation off and on), models/hour of ``c_fixed_mini`` through
 ``train.generate`` with one worker and with two, their ratio, and the projected wall time of
 the whole ``c_fixed_mini`` config with two workers.
+
+``--sweep`` measures batched generation instead (:mod:`train.batched`): models/hour of
+fixed-architecture models, each with its own sampled hyper-parameters, trained K at a time
+for ``--epochs`` epochs with the config's profile (every evaluation included), for each K of
+``--ks`` (K = 1 is the one-at-a-time path), as ratios against K = 1. The result is stored
+under ``$NWS_HOME/bench/`` for this device, and ``train.generate --batch auto`` uses its
+fastest K.
 """
 from __future__ import annotations
 
@@ -18,11 +25,15 @@ import torch.nn.functional as F
 
 from nws_datasets.cli import positive_int, run_main
 from nws_datasets.cnn import NWSCNN
-from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE
+from nws_datasets.sources import load_images
+from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE, get_config, sample_hparams
 
 from .augment import augment
+from .batch_choice import device_name, save_sweep
+from .batched import ModelSpec, train_group
 from .generate import main as generate
 from .optim import make_optimizer
+from .trainer import DeviceImages, train_model
 
 
 def train_images_per_s(seconds: float, aug: bool, device: str) -> float:
@@ -57,15 +68,69 @@ def models_per_hour(models: int, workers: int, device: str) -> float:
         return 3600 * models / (time.perf_counter() - start)
 
 
+def batched_models_per_hour(config_name: str, k: int, epochs: int, device: str) -> float:
+    """Models/hour of ``k`` fixed-architecture models of ``config_name`` trained together for
+    ``epochs`` epochs each (``k`` = 1: one at a time, :func:`train.trainer.train_model`)."""
+    config = get_config(config_name)
+    hps = [{**sample_hparams(config, m), **FIXED_ARCHITECTURE} for m in range(max(k, 2))]
+    images = {name: DeviceImages(load_images(name), config.profile, device) for name in {h["dataset"] for h in hps}}
+    start = time.perf_counter()
+    if k == 1:  # two models, one after the other
+        for m, hp in enumerate(hps):
+            train_model(hp, images[hp["dataset"]], config.profile, m, epochs)
+    else:
+        train_group([ModelSpec(m, hp, images[hp["dataset"]], config.profile, m, epochs) for m, hp in enumerate(hps)],
+                    k, device, lambda spec, res: None)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 3600 * len(hps) / (time.perf_counter() - start)
+
+
+def sweep(config: str, ks: list[int], epochs: int, device: str) -> dict:
+    """The K sweep of batched generation (module docstring)."""
+    rates = {k: batched_models_per_hour(config, k, epochs, device) for k in ks}
+    base = rates.get(1)
+    best = max(rates, key=rates.get)
+    return {"sweep": "batched generation", "device": device, "device_name": device_name(device),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "config": config,
+            "profile": get_config(config).profile.name, "epochs_per_model": epochs,
+            "models_per_hour": {str(k): round(v, 1) for k, v in rates.items()},
+            "vs_k1": {str(k): round(v / base, 3) for k, v in rates.items()} if base else None,
+            "fastest_k": best}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", type=positive_int, default=4, help="c_fixed_mini models per measurement (default 4)")
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per images/s measurement (default 5)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--sweep", action="store_true", help="measure batched generation for each K of --ks instead")
+    p.add_argument("--ks", default="1,8,32,128", help="sweep: comma-separated K values (default 1,8,32,128)")
+    p.add_argument("--epochs", type=positive_int, default=2, help="sweep: epochs per model (default 2)")
+    p.add_argument("--config", default="c_fixed_mini", help="sweep: config whose profile and sources are used "
+                   "(default c_fixed_mini)")
+    p.add_argument("--threads", type=positive_int, help="sweep: torch threads (default: torch's)")
     args = p.parse_args(argv)
     if args.models < 1:
         p.error(f"--models {args.models} must be a positive integer")
+    if args.sweep:
+        try:
+            ks = sorted({int(k) for k in args.ks.split(",")})
+            if not ks or ks[0] < 1:
+                raise ValueError
+        except ValueError:
+            p.error(f"--ks {args.ks!r} is not valid: expected positive integers separated by commas, e.g. 1,8,32")
+        if 1 not in ks:
+            ks = [1, *ks]  # the baseline of the ratios
+        if args.config not in CONFIGS:
+            p.error(f"--config {args.config!r} is not valid: expected one of {', '.join(CONFIGS)}")
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        result = sweep(args.config, ks, args.epochs, args.device)
+        result["saved_to"] = str(save_sweep(result))
+        print(json.dumps(result))
+        return 0
     if args.device == "cpu":
         torch.set_num_threads(1)
     plain = train_images_per_s(args.seconds, False, args.device)

@@ -43,7 +43,9 @@ from nws_datasets.space import (CONFIGS, CONVERGENCE_THRESHOLDS, NWSConfig, get_
                                 sample_hparams, training_seed)
 from nws_datasets.storage import nws_home
 
-from .trainer import PROTOCOL, DeviceImages, train_model
+from .batch_choice import batch_size_for
+from .batched import ModelSpec, architecture_key, train_group
+from .trainer import PROTOCOL, DeviceImages, TrainResult, train_model
 
 
 class UsageError(Exception):
@@ -124,21 +126,48 @@ def _init_worker(threads: int, progress_queue: Any, parent: int | None = None) -
     _PROGRESS = progress_queue
 
 
+def _images(job: dict[str, Any]) -> DeviceImages:
+    """The job's image source on its device, loaded once per process."""
+    key = (job["plan"]["hparams"]["dataset"], job["device"])
+    if key not in _IMAGES:
+        _IMAGES[key] = DeviceImages(load_images(key[0]), get_config(job["config"]).profile, key[1])
+    return _IMAGES[key]
+
+
+def _progress(job: dict[str, Any]):
+    def on_epoch(epoch: int, val: float) -> None:
+        if _PROGRESS is not None:
+            _PROGRESS.put((job["plan"]["model_id"], epoch, val))
+    return on_epoch
+
+
 def train_and_write(job: dict[str, Any]) -> dict[str, Any]:
     """Train one model and write its file; return its shard-index entry (runs in a worker)."""
+    res = train_model(job["plan"]["hparams"], _images(job), get_config(job["config"]).profile, job["torch_seed"],
+                      job["max_epochs"], _progress(job))
+    return write_result(job, res)
+
+
+def train_batched_and_write(jobs: list[dict[str, Any]], batch: int, finish) -> None:
+    """Train ``jobs`` up to ``batch`` at a time per architecture (:mod:`train.batched`); each
+    finished model is written and its index entry passed to ``finish``."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for job in sorted(jobs, key=lambda j: j["plan"]["hparams"]["batch_size"]):  # equal sizes step together
+        groups.setdefault(architecture_key(job["plan"]["hparams"]), []).append(job)
+    profile = get_config(jobs[0]["config"]).profile if jobs else None
+    for group in groups.values():
+        specs = [ModelSpec(job, job["plan"]["hparams"], _images(job), profile, job["torch_seed"], job["max_epochs"],
+                           _progress(job)) for job in group]
+        train_group(specs, batch, group[0]["device"], lambda spec, res: finish(write_result(spec.tag, res)))
+
+
+def write_result(job: dict[str, Any], res: TrainResult) -> dict[str, Any]:
+    """Write a trained model's file with its metadata; return its shard-index entry."""
     config = get_config(job["config"])
     profile = config.profile
     plan, device = job["plan"], job["device"]
     hp = plan["hparams"]
-    key = (hp["dataset"], device)
-    if key not in _IMAGES:
-        _IMAGES[key] = DeviceImages(load_images(hp["dataset"]), profile, device)
-
-    def on_epoch(epoch: int, val: float) -> None:
-        if _PROGRESS is not None:
-            _PROGRESS.put((plan["model_id"], epoch, val))
-
-    res = train_model(hp, _IMAGES[key], profile, job["torch_seed"], job["max_epochs"], on_epoch)
+    images = _images(job)
     entry = {**plan, "file": None, "status": res.status, "epochs": res.epochs}
     if res.status == "failed":
         return {**entry, "reason": res.reason}
@@ -147,8 +176,8 @@ def train_and_write(job: dict[str, Any]) -> dict[str, Any]:
     meta = model_metadata(
         config, model_id=plan["model_id"], shard=job["shard"], split=plan["split"], seed=job["seed"],
         torch_seed=job["torch_seed"], hparams=hp, result=res, protocol=PROTOCOL, profile=asdict(profile),
-        evaluation={"source": hp["dataset"], "test_images": len(_IMAGES[key].y_test),
-                    "test_sha256": _IMAGES[key].test_sha256, "mode": "eval (BN running statistics, no dropout)"},
+        evaluation={"source": hp["dataset"], "test_images": len(images.y_test),
+                    "test_sha256": images.test_sha256, "mode": "eval (BN running statistics, no dropout)"},
         device=device, overrides=job["overrides"], converged=converged,
         versions={"nws_datasets": nws_datasets.__version__, "torch": torch.__version__, "numpy": np.__version__,
                   "python": platform.python_version()})
@@ -217,12 +246,14 @@ def prepare_shard(config: NWSConfig, shard: int, out: Path, seed: int) -> tuple[
 
 def generate_shard(config: NWSConfig | str, shard: int, out: str | Path | None = None, *, seed: int | None = None,
                    device: str = "cpu", workers: int = 1, limit: int | None = None, max_epochs: int | None = None,
-                   sources: dict[str, str] | None = None, quiet: bool = False) -> dict[str, int]:
+                   sources: dict[str, str] | None = None, quiet: bool = False, batch: int = 1) -> dict[str, int]:
     """Train every pending model of one shard under the shard's lock; return the status counts.
 
     ``out`` defaults to the NWS home and ``seed`` to the config's; ``limit`` trains only the
     first N models and ``max_epochs`` caps training (both recorded in the metadata);
-    ``sources`` maps image sources to local copies. Resumable: finished models are kept.
+    ``sources`` maps image sources to local copies; ``batch`` > 1 trains up to that many models
+    of one architecture together in this process (:mod:`train.batched`; needs ``workers`` 1).
+    Resumable: finished models are kept.
     """
     config = get_config(config) if isinstance(config, str) else config
     out = Path(out) if out is not None else nws_home()
@@ -231,20 +262,26 @@ def generate_shard(config: NWSConfig | str, shard: int, out: str | Path | None =
     sdir.mkdir(parents=True, exist_ok=True)
     with shard_lock(sdir):
         try:
-            return _run_locked(config, shard, out, seed, device, workers, limit, max_epochs, sources or {}, quiet)
+            return _run_locked(config, shard, out, seed, device, workers, limit, max_epochs, sources or {}, quiet,
+                               batch)
         except BaseException:
             remove_partial_files(sdir)  # what killed workers were writing
             raise
 
 
 def _run_locked(config: NWSConfig, shard: int, out: Path, seed: int, device: str, workers: int, limit: int | None,
-                max_epochs: int | None, sources: dict[str, str], quiet: bool) -> dict[str, int]:
+                max_epochs: int | None, sources: dict[str, str], quiet: bool, batch: int = 1) -> dict[str, int]:
+    if batch > 1 and workers > 1:
+        raise UsageError(f"--batch {batch} trains models together in one process; use it with --workers 1, "
+                         f"not {workers}")
     sdir, index = prepare_shard(config, shard, out, seed)
     pos = {m["model_id"]: i for i, m in enumerate(index["models"])}
     todo = [m for m in index["models"][:limit] if m["status"] == "pending"]
     for name in sorted({m["hparams"]["dataset"] for m in todo}):  # convert/cache once, in the parent
         load_images(name, sources.get(name))
     overrides = {k: v for k, v in (("max_epochs", max_epochs), ("limit", limit)) if v is not None}
+    if batch > 1:
+        overrides["batched_models"] = batch  # trained alongside others (train/batched.py)
     jobs = [{"config": config.name, "shard": shard, "shard_dir": str(sdir), "seed": seed,
              "torch_seed": training_seed(config, m["model_id"], seed), "plan": {k: m[k] for k in
              ("model_id", "split", "hparams", "n_weights", "n_conv_weights")}, "device": device,
@@ -265,8 +302,13 @@ def _run_locked(config: NWSConfig, shard: int, out: Path, seed: int, device: str
         bar.set_postfix_str(" ".join(f"m{k} ep{v}" for k, v in sorted(epochs.items())), refresh=True)
 
     if workers == 1:
-        _init_worker(torch.get_num_threads() if device == "cuda" else 1, _Direct(show))
-        for job in jobs:
+        _init_worker(torch.get_num_threads() if device == "cuda" or batch > 1 else 1, _Direct(show))
+        if batch > 1:
+            def finish_batched(entry: dict[str, Any]) -> None:
+                finish(entry)
+                epochs.pop(entry["model_id"], None)
+            train_batched_and_write(jobs, batch, finish_batched)
+        for job in jobs if batch == 1 else []:
             finish(train_and_write(job))
             epochs.pop(job["plan"]["model_id"], None)
     else:
@@ -356,6 +398,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=out_dir, help="output root (default: $NWS_HOME or ~/.cache/nws)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--workers", type=positive_int, default=1, help="models trained in parallel processes (default 1)")
+    p.add_argument("--batch", default="1", help="models of one architecture trained together in one process "
+                   "(train/batched.py): a number, or 'auto' for the fastest K that `python -m train.bench --sweep` "
+                   "measured on this device (1 when no sweep was run); default 1, one at a time")
     p.add_argument("--seed", type=seed_type, help="sampling seed (default: the config's, 0)")
     p.add_argument("--limit", type=positive_int, help="train only the first N models of each shard (smoke runs; recorded)")
     p.add_argument("--max-epochs", type=positive_int, help="cap epochs per model (smoke runs; recorded in the metadata)")
@@ -381,6 +426,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not sep or name not in known_sources():
             p.error(f"--source {item!r} is not valid: expected NAME=PATH with NAME one of {', '.join(known_sources())}")
         args.sources[name] = path
+    try:
+        args.batch = batch_size_for(args.batch, args.device)
+    except ValueError as err:
+        p.error(str(err))
+    if args.batch > 1 and args.workers > 1:
+        p.error(f"--batch {args.batch} trains models together in one process; use it with --workers 1")
     args.seed = config.seed if args.seed is None else args.seed
     args.out = args.out or nws_home()
     return args
@@ -402,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in args.shards:
             counts = generate_shard(config, s, args.out, seed=args.seed, device=args.device, workers=args.workers,
                                     limit=args.limit, max_epochs=args.max_epochs, sources=args.sources,
-                                    quiet=args.quiet)
+                                    quiet=args.quiet, batch=args.batch)
             print(f"{config.name} shard {s}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
                   + f" -> {args.out / config.name / shard_dirname(s)}", file=sys.stderr)
     except (UsageError, SourceError, RecordError) as err:

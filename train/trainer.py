@@ -110,68 +110,117 @@ class TrainResult:
     wall_time_s: float = 0.0
 
 
+class ModelRun:
+    """The per-model bookkeeping of one training, shared by the one-at-a-time loop
+    (:func:`train_model`) and the batched one (:mod:`train.batched`): its data split and
+    random stream, θ after every epoch, validation history, early stopping and, once it
+    stops, the measurement of the kept snapshots.
+
+    ``model`` is an :class:`NWSCNN` holding this model's current weights whenever a method
+    is called (the batched loop loads them into a shared module first).
+    """
+
+    def __init__(self, hparams: Mapping[str, Any], images: DeviceImages, profile: Profile, seed: int,
+                 max_epochs: int | None = None, on_epoch: Callable[[int, float], None] | None = None):
+        self.start = time.perf_counter()
+        self.hparams, self.images, self.profile = hparams, images, profile
+        self.device = images.y_pool.device
+        self.max_epochs = profile.max_epochs if max_epochs is None else max_epochs
+        self.on_epoch = on_epoch
+        torch.manual_seed(seed)  # the initial weights, then (one-at-a-time) the dropout masks
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)  # split, batches, augmentation
+        self.data = ModelData(images, profile, self.generator)
+        self.stopper = EarlyStopping(min_epochs=min(profile.min_epochs, self.max_epochs))
+        self.batch_size = int(hparams["batch_size"])
+        self.augment = hparams["augmentation"] == "on"
+        self.thetas: list[torch.Tensor] = []
+        self.val_hist: list[float] = []
+        self.epoch = 0
+
+    def new_model(self) -> NWSCNN:
+        """The initial network, drawn from torch's global generator right after the seed."""
+        return NWSCNN(self.hparams).to(self.device)
+
+    def begin(self, model: NWSCNN) -> None:
+        """Record θ and validation accuracy at initialization (epoch 0)."""
+        self.thetas.append(model.theta().cpu())
+        self.val_hist.append(accuracy(model, self.data.x_val, self.data.y_val, self.profile.eval_batch_size))
+        self.stopper.update(self.val_hist[0])
+
+    def epoch_batches(self) -> list[torch.Tensor]:
+        """Start the next epoch: its mini-batches of image indices (a last one of < 2 images,
+        on which BatchNorm cannot train, is dropped)."""
+        self.epoch += 1
+        idx = self.data.epoch_indices(self.generator, self.profile.train_images_per_epoch)
+        return [b for b in (idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)) if len(b) >= 2]
+
+    def batch(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network input and labels of the mini-batch ``b``, augmented from this model's stream."""
+        x = to_input(self.images.x_pool[b])
+        if self.augment:
+            x = augmentation.augment(x, self.generator)
+        return x, self.images.y_pool[b]
+
+    def end_epoch(self, model: NWSCNN, loss_sum: torch.Tensor) -> TrainResult | None:
+        """After an epoch: keep θ, measure validation accuracy, test the stopping criteria.
+
+        Returns the finished :class:`TrainResult` when training ends (stopped early, at the
+        epoch cap, or failed on a non-finite loss or weight), else None.
+        """
+        theta = model.theta()
+        if not math.isfinite(loss_sum.item()):
+            return self._failed(f"non-finite training loss in epoch {self.epoch}")
+        if not torch.isfinite(theta).all():
+            return self._failed(f"non-finite weights after epoch {self.epoch}")
+        self.thetas.append(theta.cpu())
+        self.val_hist.append(accuracy(model, self.data.x_val, self.data.y_val, self.profile.eval_batch_size))
+        if self.on_epoch is not None:
+            self.on_epoch(self.epoch, self.val_hist[-1])
+        reason = self.stopper.update(self.val_hist[-1])
+        if reason or self.epoch >= self.max_epochs:
+            return self.finish(model, reason or "max_epochs")
+        return None
+
+    def _failed(self, why: str) -> TrainResult:
+        return TrainResult("failed", reason=why, epochs=self.epoch, val_history=self.val_hist,
+                           wall_time_s=time.perf_counter() - self.start)
+
+    def finish(self, model: NWSCNN, stop_reason: str) -> TrainResult:
+        kept = snapshot_epochs(self.epoch)
+        res = TrainResult("done", stop_reason=stop_reason, epochs=self.epoch, snapshot_epochs=kept,
+                          val_history=self.val_hist, val_accuracy=[self.val_hist[e] for e in kept])
+        ebs, data = self.profile.eval_batch_size, self.data
+        for e in kept:
+            model.load_theta(self.thetas[e].to(self.device))
+            res.test_accuracy.append(accuracy(model, self.images.x_test, self.images.y_test, ebs))
+            res.train_accuracy.append(accuracy(model, data.x_train_eval, data.y_train_eval, ebs))
+        res.theta = torch.stack([self.thetas[e] for e in kept]).numpy()
+        res.wall_time_s = time.perf_counter() - self.start
+        return res
+
+
 def train_model(hparams: Mapping[str, Any], images: DeviceImages, profile: Profile, seed: int,
                 max_epochs: int | None = None,
                 on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train one model; ``seed`` fixes initialization, dropout, batch order and augmentation."""
-    start = time.perf_counter()
-    device = images.y_pool.device
-    max_epochs = profile.max_epochs if max_epochs is None else max_epochs
-    torch.manual_seed(seed)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    data = ModelData(images, profile, gen)
-    model = NWSCNN(hparams).to(device)
+    run = ModelRun(hparams, images, profile, seed, max_epochs, on_epoch)
+    model = run.new_model()
     opt = make_optimizer(hparams["optimizer"], model.parameters(), hparams["learning_rate"])
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, LR_DECAY)
-    stopper = EarlyStopping(min_epochs=min(profile.min_epochs, max_epochs))
-    bs, aug, ebs = int(hparams["batch_size"]), hparams["augmentation"] == "on", profile.eval_batch_size
-
-    def failed(why: str, epoch: int) -> TrainResult:
-        return TrainResult("failed", reason=why, epochs=epoch, val_history=val_hist,
-                           wall_time_s=time.perf_counter() - start)
-
-    thetas = [model.theta().cpu()]
-    val_hist = [accuracy(model, data.x_val, data.y_val, ebs)]
-    stopper.update(val_hist[0])
-    stop_reason, epoch = "max_epochs", 0
-    for epoch in range(1, max_epochs + 1):
+    run.begin(model)
+    if run.max_epochs == 0:
+        return run.finish(model, "max_epochs")
+    while True:
         model.train()
-        idx = data.epoch_indices(gen, profile.train_images_per_epoch)
-        loss_sum = torch.zeros((), device=device)
-        for i in range(0, len(idx), bs):
-            b = idx[i:i + bs]
-            if len(b) < 2:  # BatchNorm cannot train on a single image
-                continue
-            x = to_input(images.x_pool[b])
-            if aug:
-                x = augmentation.augment(x, gen)
-            loss = F.cross_entropy(model(x), images.y_pool[b])
+        loss_sum = torch.zeros((), device=run.device)
+        for b in run.epoch_batches():
+            x, y = run.batch(b)
+            loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             loss_sum += loss.detach()
         sched.step()
-        theta = model.theta()
-        if not math.isfinite(loss_sum.item()):
-            return failed(f"non-finite training loss in epoch {epoch}", epoch)
-        if not torch.isfinite(theta).all():
-            return failed(f"non-finite weights after epoch {epoch}", epoch)
-        thetas.append(theta.cpu())
-        val_hist.append(accuracy(model, data.x_val, data.y_val, ebs))
-        if on_epoch is not None:
-            on_epoch(epoch, val_hist[-1])
-        reason = stopper.update(val_hist[-1])
-        if reason:
-            stop_reason = reason
-            break
-
-    kept = snapshot_epochs(epoch)
-    res = TrainResult("done", stop_reason=stop_reason, epochs=epoch, snapshot_epochs=kept, val_history=val_hist,
-                      val_accuracy=[val_hist[e] for e in kept])
-    for e in kept:
-        model.load_theta(thetas[e].to(device))
-        res.test_accuracy.append(accuracy(model, images.x_test, images.y_test, ebs))
-        res.train_accuracy.append(accuracy(model, data.x_train_eval, data.y_train_eval, ebs))
-    res.theta = torch.stack([thetas[e] for e in kept]).numpy()
-    res.wall_time_s = time.perf_counter() - start
-    return res
+        res = run.end_epoch(model, loss_sum)
+        if res is not None:
+            return res
