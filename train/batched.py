@@ -63,7 +63,6 @@ class _Slot:
     lr: float
     dropout: torch.Generator
     batches: deque
-    loss_sum: torch.Tensor
     steps: int = 0  # optimizer steps taken (Adam's t)
 
 
@@ -90,6 +89,7 @@ class ModelGroup:
         self.opt_state = {n: {"m": stack(p), "v": stack(p), "ms": stack(p, 1.0), "momentum": stack(p)}
                           for n, p in self.ref.named_parameters()}
         self.slots: list[_Slot | None] = [None] * capacity
+        self.loss_sums = torch.zeros(capacity, device=self.device)  # each model's training loss this epoch
 
     # ---- slots ---------------------------------------------------------------------------
     def free(self) -> list[int]:
@@ -117,8 +117,8 @@ class ModelGroup:
             for n, st in self.opt_state.items():
                 for name, t in st.items():
                     t[k] = 1.0 if name == "ms" else 0.0  # TF1 RMSProp's mean square starts at 1
-        slot = _Slot(spec, run, float(spec.hparams["learning_rate"]), dropout, deque(),
-                     torch.zeros((), device=self.device))
+        slot = _Slot(spec, run, float(spec.hparams["learning_rate"]), dropout, deque())
+        self.loss_sums[k] = 0.0
         self.slots[k] = slot
         run.begin(model)
         if run.max_epochs == 0:
@@ -163,8 +163,8 @@ class ModelGroup:
         with torch.no_grad():
             for n, t in running.items():
                 self.buffers[n][idx] = t
-            for i, s in enumerate(slots):
-                s.loss_sum += losses[i].detach()
+            self.loss_sums.index_add_(0, idx, losses.detach().to(self.loss_sums.dtype))
+            for s in slots:
                 s.steps += 1
             self._update(ks, slots, dict(zip(params, grads)))
 
@@ -236,13 +236,14 @@ class ModelGroup:
             c = OPTIMIZERS[kind]
             if kind == "adam":
                 b1, b2 = c["beta1"], c["beta2"]
-                rates = [slots[i].lr * (1 - b2 ** slots[i].steps) ** 0.5 / (1 - b1 ** slots[i].steps)
-                         for i in sel_list]
+                step_sizes = [slots[i].lr * (1 - b2 ** slots[i].steps) ** 0.5 / (1 - b1 ** slots[i].steps)
+                              for i in sel_list]
             else:
-                rates = [slots[i].lr for i in sel_list]
+                step_sizes = [slots[i].lr for i in sel_list]
+            rates = torch.tensor(step_sizes, dtype=self.params[next(iter(grads))].dtype, device=self.device)
             for n, g_all in grads.items():
                 g, p, st = g_all[sel], self.params[n][rows], self.opt_state[n]
-                rate = torch.tensor(rates, dtype=p.dtype, device=self.device).view(-1, *[1] * (p.ndim - 1))
+                rate = rates.view(-1, *[1] * (p.ndim - 1))
                 if kind == "adam":
                     m = st["m"][rows].mul_(b1).add_(g, alpha=1 - b1)
                     v = st["v"][rows].mul_(b2).addcmul_(g, g, value=1 - b2)
@@ -266,12 +267,12 @@ class ModelGroup:
             s = self.slots[k]
             while not s.batches:
                 s.lr *= LR_DECAY  # as ExponentialLR
-                res = s.run.end_epoch(self.load(k), s.loss_sum)
+                res = s.run.end_epoch(self.load(k), self.loss_sums[k])
                 if res is not None:
                     done.append((s.spec, res))
                     self.slots[k] = None
                     break
-                s.loss_sum = torch.zeros((), device=self.device)
+                self.loss_sums[k] = 0.0
                 s.batches.extend(s.run.epoch_batches())
         return done
 

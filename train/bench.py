@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from nws_datasets.cli import positive_int, run_main
 from nws_datasets.cnn import NWSCNN
 from nws_datasets.sources import load_images
-from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE, get_config, sample_hparams
+from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE, PROFILES, Profile, get_config, sample_hparams
 
 from .augment import augment
 from .batch_choice import device_name, save_sweep
@@ -68,32 +68,33 @@ def models_per_hour(models: int, workers: int, device: str) -> float:
         return 3600 * models / (time.perf_counter() - start)
 
 
-def batched_models_per_hour(config_name: str, k: int, epochs: int, device: str) -> float:
+def batched_models_per_hour(config_name: str, k: int, epochs: int, device: str, profile: Profile) -> float:
     """Models/hour of ``k`` fixed-architecture models of ``config_name`` trained together for
-    ``epochs`` epochs each (``k`` = 1: one at a time, :func:`train.trainer.train_model`)."""
+    ``epochs`` epochs each with ``profile`` (``k`` = 1: one at a time, :func:`train.trainer.train_model`)."""
     config = get_config(config_name)
     hps = [{**sample_hparams(config, m), **FIXED_ARCHITECTURE} for m in range(max(k, 2))]
-    images = {name: DeviceImages(load_images(name), config.profile, device) for name in {h["dataset"] for h in hps}}
+    images = {name: DeviceImages(load_images(name), profile, device) for name in {h["dataset"] for h in hps}}
     start = time.perf_counter()
     if k == 1:  # two models, one after the other
         for m, hp in enumerate(hps):
-            train_model(hp, images[hp["dataset"]], config.profile, m, epochs)
+            train_model(hp, images[hp["dataset"]], profile, m, epochs)
     else:
-        train_group([ModelSpec(m, hp, images[hp["dataset"]], config.profile, m, epochs) for m, hp in enumerate(hps)],
+        train_group([ModelSpec(m, hp, images[hp["dataset"]], profile, m, epochs) for m, hp in enumerate(hps)],
                     k, device, lambda spec, res: None)
     if device == "cuda":
         torch.cuda.synchronize()
     return 3600 * len(hps) / (time.perf_counter() - start)
 
 
-def sweep(config: str, ks: list[int], epochs: int, device: str) -> dict:
+def sweep(config: str, ks: list[int], epochs: int, device: str, profile: str | None = None) -> dict:
     """The K sweep of batched generation (module docstring)."""
-    rates = {k: batched_models_per_hour(config, k, epochs, device) for k in ks}
+    prof = PROFILES[profile] if profile else get_config(config).profile
+    rates = {k: batched_models_per_hour(config, k, epochs, device, prof) for k in ks}
     base = rates.get(1)
     best = max(rates, key=rates.get)
     return {"sweep": "batched generation", "device": device, "device_name": device_name(device),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "config": config,
-            "profile": get_config(config).profile.name, "epochs_per_model": epochs,
+            "profile": prof.name, "epochs_per_model": epochs,
             "models_per_hour": {str(k): round(v, 1) for k, v in rates.items()},
             "vs_k1": {str(k): round(v / base, 3) for k, v in rates.items()} if base else None,
             "fastest_k": best}
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=positive_int, default=2, help="sweep: epochs per model (default 2)")
     p.add_argument("--config", default="c_fixed_mini", help="sweep: config whose profile and sources are used "
                    "(default c_fixed_mini)")
+    p.add_argument("--profile", choices=list(PROFILES), help="sweep: training profile instead of the config's "
+                   "(e.g. paper with c_fixed_cpu's offline sources)")
     p.add_argument("--threads", type=positive_int, help="sweep: torch threads (default: torch's)")
     args = p.parse_args(argv)
     if args.models < 1:
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--config {args.config!r} is not valid: expected one of {', '.join(CONFIGS)}")
         if args.threads:
             torch.set_num_threads(args.threads)
-        result = sweep(args.config, ks, args.epochs, args.device)
+        result = sweep(args.config, ks, args.epochs, args.device, args.profile)
         result["saved_to"] = str(save_sweep(result))
         print(json.dumps(result))
         return 0

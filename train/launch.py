@@ -95,7 +95,7 @@ def print_status(rows: list[dict[str, Any]], as_json: bool) -> None:
 def generate_args(args: argparse.Namespace) -> list[str]:
     """The ``train.generate`` options every shard task passes on (the shard itself is added per task)."""
     out = ["--config", args.config, "--out", str(args.out), "--seed", str(args.seed), "--device", args.device,
-           "--workers", str(args.workers), "--quiet"]
+           "--workers", str(args.workers), "--batch", args.batch, "--quiet"]
     if args.num_shards:
         out += ["--num-shards", str(args.num_shards)]
     for flag in ("limit", "max_epochs"):
@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=seed_type, help="sampling seed (default: the config's)")
     run.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device of every shard task")
     run.add_argument("--workers", type=positive_int, default=1, help="models in parallel within a shard task")
+    run.add_argument("--batch", default="1", help="models trained together within a shard task, or auto "
+                     "(as in train.generate; default 1)")
     run.add_argument("--cpus-per-shard", type=positive_int, default=1, help="CPUs reserved per shard task")
     run.add_argument("--gpus-per-shard", type=int, default=0, choices=[0, 1], help="GPUs reserved per shard task")
     run.add_argument("--retries", type=int, default=2, help="retries of a failed shard task (default 2)")
