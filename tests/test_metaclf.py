@@ -104,6 +104,34 @@ def test_table_3_weight_counts_and_adaptive_pooling():
         assert m(torch.randn(2, 1, s)).shape == (2, 3)
 
 
+def test_dmc_layers_follow_the_authors_model_py():
+    """conv + bias → ReLU → TensorLayer BatchNorm (the paper's table says BN, ReLU; the code wins)."""
+    from nws_datasets.cnn import TFBatchNorm
+
+    m = dmc_mod.local_dmc(5000, 3, dmc_mod.DMC_PROFILES["paper"])
+    kinds = [type(x).__name__ for x in m.net]
+    assert kinds[:4] == ["Conv1d", "ReLU", "TFBatchNorm", "MaxPool1d"]
+    fc = kinds.index("Linear")
+    assert kinds[fc:fc + 4] == ["Linear", "ReLU", "TFBatchNorm", "Dropout"] and kinds[-1] == "Linear"
+    bn = next(x for x in m.net if isinstance(x, TFBatchNorm))
+    assert abs(float(bn.weight.mean()) - 1) < 0.01 and 0 < float(bn.weight.std()) < 0.01  # γ ~ N(1, 0.002)
+    w = m.net[0].weight.detach()
+    sigma = (2 / (5 + 8 * 5)) ** 0.5 / 0.87962566  # fan_in 1·5, fan_out 8·5, truncated at 2σ
+    assert float(w.abs().max()) <= 2 * sigma + 1e-6
+
+
+def test_precise_bn_sets_the_population_statistics_of_the_training_inputs():
+    torch.manual_seed(0)
+    model = dmc_mod.local_dmc(256, 2, dmc_mod.DMC_PROFILES["mini"])
+    x = (np.random.default_rng(1).standard_normal((16, 256)) * np.repeat([0.05, 1.0], 8)[:, None]).astype(np.float32)
+    dmc_mod.precise_bn(model, lambda b, rng: x, 16, np.random.default_rng(0), "cpu", batches=3)
+    conv, bn = model.net[0], model.net[2]
+    h = torch.relu(torch.nn.functional.conv1d(torch.from_numpy(x)[:, None], conv.weight, conv.bias, padding=2))
+    assert torch.allclose(bn.running_mean, h.mean((0, 2)), atol=1e-6)
+    assert torch.allclose(bn.running_var, h.var((0, 2), unbiased=False), atol=1e-6)
+    assert not model.training
+
+
 def test_dmc_overfits_a_tiny_separable_set_and_resumes(tmp_path):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((32, 256)).astype(np.float32)
@@ -279,7 +307,7 @@ def test_estimators_follow_the_scikit_learn_api():
     assert svm.score(x, y) == 1.0 and svm.predict(x).tolist() == y.tolist()
     proba = svm.predict_proba(x)
     assert proba.shape == (40, 2) and np.allclose(proba.sum(1), 1)
-    dmc = make("dmc-local", subset_size=100, steps=100).fit(x, y)
+    dmc = make("dmc-local", subset_size=100, steps=200).fit(x, y)
     assert dmc.window_scores(x).shape == (10, 40, 2) and dmc.score(x, y) >= 0.9
     with pytest.raises(ValueError, match="unknown method 'svm-magic'"):
         make("svm-magic")

@@ -7,7 +7,8 @@ atomically after every model. Re-running a shard skips finished models whose fil
 match their size and checksum, so a run killed at any moment loses at most the models in
 training. One run at a time per shard: a second run on a locked shard exits with status 75
 naming the lock and its owner's pid. SIGTERM (or Ctrl-C) stops the workers, removes partial
-files and exits with 143 (130); workers also die with a SIGKILLed parent.
+files and exits with 143 (130); workers also die with a SIGKILLed parent. ``--batch K`` trains
+up to K models of one architecture together in one process (:mod:`train.batched`).
 """
 from __future__ import annotations
 
@@ -398,9 +399,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=out_dir, help="output root (default: $NWS_HOME or ~/.cache/nws)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--workers", type=positive_int, default=1, help="models trained in parallel processes (default 1)")
-    p.add_argument("--batch", default="1", help="models of one architecture trained together in one process "
-                   "(train/batched.py): a number, or 'auto' for the fastest K that `python -m train.bench --sweep` "
-                   "measured on this device (1 when no sweep was run); default 1, one at a time")
+    p.add_argument("--batch", default="auto", help="models of one architecture trained together in one process "
+                   "(train/batched.py): a number, or 'auto' (the default): the fastest K that `python -m train.bench "
+                   "--sweep` measured on this device, 1 (one at a time) when none was measured or with --workers > 1")
     p.add_argument("--seed", type=seed_type, help="sampling seed (default: the config's, 0)")
     p.add_argument("--limit", type=positive_int, help="train only the first N models of each shard (smoke runs; recorded)")
     p.add_argument("--max-epochs", type=positive_int, help="cap epochs per model (smoke runs; recorded in the metadata)")
@@ -427,7 +428,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--source {item!r} is not valid: expected NAME=PATH with NAME one of {', '.join(known_sources())}")
         args.sources[name] = path
     try:
-        args.batch = batch_size_for(args.batch, args.device)
+        args.batch = 1 if args.batch == "auto" and args.workers > 1 else batch_size_for(args.batch, args.device)
     except ValueError as err:
         p.error(str(err))
     if args.batch > 1 and args.workers > 1:

@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=seed_type, help="sampling seed (default: the config's)")
     run.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device of every shard task")
     run.add_argument("--workers", type=positive_int, default=1, help="models in parallel within a shard task")
-    run.add_argument("--batch", default="1", help="models trained together within a shard task, or auto "
-                     "(as in train.generate; default 1)")
+    run.add_argument("--batch", default="auto", help="models trained together within a shard task: a number "
+                     "or auto (as in train.generate, the default)")
     run.add_argument("--cpus-per-shard", type=positive_int, default=1, help="CPUs reserved per shard task")
     run.add_argument("--gpus-per-shard", type=int, default=0, choices=[0, 1], help="GPUs reserved per shard task")
     run.add_argument("--retries", type=int, default=2, help="retries of a failed shard task (default 2)")
