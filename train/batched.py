@@ -105,6 +105,8 @@ class ModelGroup:
                              f"{self.key}")
         k = self.free()[0]
         run = ModelRun(spec.hparams, spec.images, spec.profile, spec.seed, spec.max_epochs, spec.on_epoch)
+        if run.max_epochs == 0:
+            raise ValueError(f"model {spec.tag}: max_epochs 0 leaves nothing to train")
         model = run.new_model()
         if self.device.type == "cpu":  # F.dropout's masks: torch's global stream after the initialization
             dropout = torch.Generator()
@@ -121,8 +123,6 @@ class ModelGroup:
         self.loss_sums[k] = 0.0
         self.slots[k] = slot
         run.begin(model)
-        if run.max_epochs == 0:
-            raise ValueError(f"model {spec.tag}: max_epochs 0 leaves nothing to train")
         slot.batches.extend(run.epoch_batches())
 
     def load(self, k: int) -> NWSCNN:
