@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 import torch.nn.functional as F
 
-from nws_datasets.cnn import ACTIVATIONS, BN_DECAY, BN_EPS, DROPOUT, NWSCNN, to_input
+from nws_datasets.cnn import ACTIVATIONS, BN_DECAY, BN_EPS, DROPOUT, NWSCNN
 from nws_datasets.space import ARCHITECTURE_KEYS, Profile
 
 from . import augment as augmentation
@@ -141,16 +141,15 @@ class ModelGroup:
         """One optimizer step of the models in slots ``ks``, whose next mini-batches have one size."""
         slots = [self.slots[k] for k in ks]
         idx = torch.tensor(ks, device=self.device)
-        xs, ys, aug = [], [], []
+        x, ys, aug = [], [], []
         for s in slots:
-            b = s.batches.popleft()
-            xs.append(s.run.images.x_pool[b])
-            ys.append(s.run.images.y_pool[b])
+            xi, yi = s.run.inputs(s.batches.popleft())
+            x.append(xi)
+            ys.append(yi)
             if s.run.augment:
-                aug.append((len(xs) - 1, *augmentation.draw((len(b), 3, 32, 32), s.run.generator, self.device)))
-        x = [to_input(xi) for xi in xs]
+                aug.append((len(x) - 1, *augmentation.draw(xi.shape, s.run.generator, self.device)))
         if aug:
-            rows, n = [a[0] for a in aug], len(xs[0])
+            rows, n = [a[0] for a in aug], len(x[0])
             p = {name: torch.cat([a[1][name].expand(n) for a in aug]) for name in aug[0][1]}
             warped = augmentation.apply(torch.cat([x[r] for r in rows]), p, torch.cat([a[2] for a in aug]))
             for r, xa in zip(rows, warped.split(n)):
@@ -198,14 +197,13 @@ class ModelGroup:
         """Training-mode logits [S, b, 20] of the models ``idx`` on their batches ``x`` (S × [b, 3, H, W])."""
         n_models, b = len(x), len(x[0])
         running: dict[str, torch.Tensor] = {}
+        h = torch.stack(x, 1).flatten(1, 2)  # [b, S·C, H, W]: model s owns channels s·C..(s+1)·C
         spatial = True
-        for i, layer in enumerate(self.ref.layers):
+        for layer in self.ref.layers:
             pre = f"blocks.{layer.name}"
             w, bias = params[f"{pre}.linear.weight"], params[f"{pre}.linear.bias"]
-            if layer.kind == "conv":  # h: [b, S·C, H, W], model s owns channels s·C..(s+1)·C
-                h = torch.stack(x, 1).flatten(1, 2) if i == 0 else h
-                h = F.conv2d(h, w.flatten(0, 1), bias.flatten(), padding="same", groups=n_models)
             if layer.kind == "conv":
+                h = F.conv2d(h, w.flatten(0, 1), bias.flatten(), padding="same", groups=n_models)
                 h = self._bn(h, params, idx, f"{pre}.bn", running)
                 h = self._act(h.view(b, n_models, -1, *h.shape[2:]), slots, 1).flatten(1, 2)
                 if layer.pool:

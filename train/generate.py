@@ -155,8 +155,8 @@ def train_batched_and_write(jobs: list[dict[str, Any]], batch: int, finish) -> N
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for job in sorted(jobs, key=lambda j: j["plan"]["hparams"]["batch_size"]):  # equal sizes step together
         groups.setdefault(architecture_key(job["plan"]["hparams"]), []).append(job)
-    profile = get_config(jobs[0]["config"]).profile if jobs else None
     for group in groups.values():
+        profile = get_config(group[0]["config"]).profile
         specs = [ModelSpec(job, job["plan"]["hparams"], _images(job), profile, job["torch_seed"], job["max_epochs"],
                            _progress(job)) for job in group]
         train_group(specs, batch, group[0]["device"], lambda spec, res: finish(write_result(spec.tag, res)))
@@ -256,6 +256,9 @@ def generate_shard(config: NWSConfig | str, shard: int, out: str | Path | None =
     of one architecture together in this process (:mod:`train.batched`; needs ``workers`` 1).
     Resumable: finished models are kept.
     """
+    if batch > 1 and workers > 1:
+        raise UsageError(f"--batch {batch} trains models together in one process; use it with --workers 1, "
+                         f"not {workers}")
     config = get_config(config) if isinstance(config, str) else config
     out = Path(out) if out is not None else nws_home()
     seed = config.seed if seed is None else seed
@@ -271,10 +274,7 @@ def generate_shard(config: NWSConfig | str, shard: int, out: str | Path | None =
 
 
 def _run_locked(config: NWSConfig, shard: int, out: Path, seed: int, device: str, workers: int, limit: int | None,
-                max_epochs: int | None, sources: dict[str, str], quiet: bool, batch: int = 1) -> dict[str, int]:
-    if batch > 1 and workers > 1:
-        raise UsageError(f"--batch {batch} trains models together in one process; use it with --workers 1, "
-                         f"not {workers}")
+                max_epochs: int | None, sources: dict[str, str], quiet: bool, batch: int) -> dict[str, int]:
     sdir, index = prepare_shard(config, shard, out, seed)
     pos = {m["model_id"]: i for i, m in enumerate(index["models"])}
     todo = [m for m in index["models"][:limit] if m["status"] == "pending"]
@@ -291,12 +291,13 @@ def _run_locked(config: NWSConfig, shard: int, out: Path, seed: int, device: str
     bar = tqdm(total=len(todo) + done_before, initial=done_before, unit="model",
                desc=f"{config.name} shard {shard}", dynamic_ncols=True, disable=quiet)
 
+    epochs: dict[int, str] = {}  # model id → "epoch:validation accuracy" of the models in training
+
     def finish(entry: dict[str, Any]) -> None:
         index["models"][pos[entry["model_id"]]] = entry
         write_index(sdir, index)
+        epochs.pop(entry["model_id"], None)
         bar.update(1)
-
-    epochs: dict[int, str] = {}
 
     def show(msg: tuple[int, int, float]) -> None:
         epochs[msg[0]] = f"{msg[1]}:{msg[2]:.2f}"
@@ -305,21 +306,17 @@ def _run_locked(config: NWSConfig, shard: int, out: Path, seed: int, device: str
     if workers == 1:
         _init_worker(torch.get_num_threads() if device == "cuda" or batch > 1 else 1, _Direct(show))
         if batch > 1:
-            def finish_batched(entry: dict[str, Any]) -> None:
-                finish(entry)
-                epochs.pop(entry["model_id"], None)
-            train_batched_and_write(jobs, batch, finish_batched)
-        for job in jobs if batch == 1 else []:
-            finish(train_and_write(job))
-            epochs.pop(job["plan"]["model_id"], None)
+            train_batched_and_write(jobs, batch, finish)
+        else:
+            for job in jobs:
+                finish(train_and_write(job))
     else:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
         pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                       initargs=(1, q, os.getpid()))
         try:
-            futures = {pool.submit(train_and_write, j): j["plan"]["model_id"] for j in jobs}
-            pending = set(futures)
+            pending = {pool.submit(train_and_write, j) for j in jobs}
             while pending:
                 finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 while True:
@@ -329,7 +326,6 @@ def _run_locked(config: NWSConfig, shard: int, out: Path, seed: int, device: str
                         break
                 for f in finished:
                     finish(f.result())
-                    epochs.pop(futures[f], None)
         except BaseException:
             _stop_workers(pool)
             raise
@@ -431,8 +427,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.batch = 1 if args.batch == "auto" and args.workers > 1 else batch_size_for(args.batch, args.device)
     except ValueError as err:
         p.error(str(err))
-    if args.batch > 1 and args.workers > 1:
-        p.error(f"--batch {args.batch} trains models together in one process; use it with --workers 1")
     args.seed = config.seed if args.seed is None else args.seed
     args.out = args.out or nws_home()
     return args

@@ -154,12 +154,14 @@ class ModelRun:
         idx = self.data.epoch_indices(self.generator, self.profile.train_images_per_epoch)
         return [b for b in (idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)) if len(b) >= 2]
 
+    def inputs(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network input (not augmented) and labels of the mini-batch ``b``."""
+        return to_input(self.images.x_pool[b]), self.images.y_pool[b]
+
     def batch(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Network input and labels of the mini-batch ``b``, augmented from this model's stream."""
-        x = to_input(self.images.x_pool[b])
-        if self.augment:
-            x = augmentation.augment(x, self.generator)
-        return x, self.images.y_pool[b]
+        x, y = self.inputs(b)
+        return (augmentation.augment(x, self.generator) if self.augment else x), y
 
     def end_epoch(self, model: NWSCNN, loss_sum: torch.Tensor) -> TrainResult | None:
         """After an epoch: keep θ, measure validation accuracy, test the stopping criteria.

@@ -188,7 +188,7 @@ def precise_bn(model: DMC, sample: Sampler, n_records: int, rng: np.random.Gener
         m.train()  # normalize with batch statistics, as in training
     try:
         for _ in range(batches):
-            b = rng.choice(n_records, min(batch_size, n_records), replace=n_records < batch_size)
+            b = rng.choice(n_records, min(batch_size, n_records), replace=False)
             x = torch.as_tensor(sample(b, rng), device=device)
             model(x.unsqueeze(1) if x.ndim == 2 else x)
     finally:
