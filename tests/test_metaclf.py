@@ -43,6 +43,18 @@ def test_float32_weights_keep_scipy_accuracy():
             np.testing.assert_allclose(f[i, offset + 3:offset + 8], np.percentile(v, [1, 25, 50, 75, 99]), rtol=1e-12)
 
 
+def test_statistics_of_rows_in_different_blocks_match_scipy():
+    """Rows are processed in cache-sized blocks; every block, the last partial one too, is right."""
+    x = np.random.default_rng(6).laplace(size=(300, 1000)).astype(np.float32)  # blocks of 131 rows
+    f = statistics(x)
+    for i in (0, 130, 131, 262, 299):
+        for offset, v in ((0, x[i].astype(np.float64)), (8, np.diff(x[i]).astype(np.float64))):
+            np.testing.assert_allclose(f[i, offset], v.mean(), rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(f[i, offset + 1], v.var(), rtol=1e-6)
+            assert abs(f[i, offset + 2] - scipy.stats.skew(v)) < 1e-5
+            np.testing.assert_allclose(f[i, offset + 3:offset + 8], np.percentile(v, [1, 25, 50, 75, 99]), rtol=1e-12)
+
+
 def test_layerwise_features_have_480_columns_for_the_fixed_architecture():
     layout = Layout.for_hparams(FIXED_ARCHITECTURE)
     f, names = layerwise_features(np.random.default_rng(1).standard_normal((3, 92_868)), layout)
