@@ -114,6 +114,10 @@ def test_table_3_weight_counts_and_adaptive_pooling():
     for s in (100, 500, 20000):  # every size still builds and runs
         m = dmc_mod.local_dmc(s, 3, dmc_mod.DMC_PROFILES["mini"]).eval()
         assert m(torch.randn(2, 1, s)).shape == (2, 3)
+    # the mini profile narrows the conv layers 8×, but none below the paper's first (8 channels)
+    mini = dmc_mod.local_dmc(5000, 3, dmc_mod.DMC_PROFILES["mini"])
+    widths = [x.out_channels for x in mini.net if isinstance(x, torch.nn.Conv1d)]
+    assert widths == [8, 8, 8, 8, 16, 32, 32, 32, 32, 32, 32, 32]
 
 
 def test_dmc_layers_follow_the_authors_model_py():
@@ -340,3 +344,21 @@ def test_a_class_with_too_few_training_models_is_left_out_instead_of_shrinking_t
     assert list(te.labels) == [0, 1, 1, 0]
     small = WeightSet.from_array(np.zeros((n + 1, 4)), np.array([0] * n + [1]))  # too small to leave one out
     assert drop_rare_classes(small, test, ["a", "b", "c"])[2] == {}
+
+
+def test_second_input_channels_standardize_or_sort_each_window():
+    from metaclf.methods.dmc import to_channels
+
+    x = (np.random.default_rng(2).standard_normal((3, 50)) * [[1], [5], [0.1]] + 2).astype(np.float32)
+    assert to_channels(x, "raw").shape == (3, 1, 50)
+    std = to_channels(x, "raw+standardized")
+    np.testing.assert_array_equal(std[:, 0], x)
+    np.testing.assert_allclose(std[:, 1].mean(1), 0, atol=1e-5)
+    np.testing.assert_allclose(std[:, 1].std(1), 1, atol=1e-4)
+    srt = to_channels(x, "raw+sorted")
+    np.testing.assert_array_equal(srt[:, 0], x)
+    for row, sorted_row in zip(x, srt[:, 1]):
+        assert (np.diff(sorted_row) >= 0).all() and sorted(row.tolist()) == sorted_row.tolist()
+    with pytest.raises(ValueError, match="'sorted' is not valid"):
+        to_channels(x, "sorted")
+

@@ -26,7 +26,7 @@ from ..analyses.report import report as report_analysis
 from ..analyses.trainstats import training_statistics
 from ..data import DataError, TargetError, check_target
 from ..evaluate import evaluate
-from ..methods import METHODS
+from ..methods import METHODS, dmc_method
 from ..methods.svm import FEATURE_SETS, KERNELS
 from . import add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, dmc_params, target_classes
 
@@ -76,7 +76,7 @@ def local(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     target_classes(p, args)
     params = dmc_params(p, args)
-    method = "dmc-local" if args.inputs == "raw" else "dmc-local-std"
+    method = dmc_method("local", args.inputs)
     rows = []
     for size in args.subset_size:
         sweep = len(args.subset_size) > 1
@@ -101,7 +101,7 @@ def global_(argv: list[str] | None = None) -> int:
     if not get_config(args.config).fixed_architecture:
         p.error(f"--config {args.config!r}: the global DMC needs a fixed architecture (c_fixed, c_fixed_cpu, "
                 "c_fixed_mini)")
-    _run("dmc-global" if args.inputs == "raw" else "dmc-global-std", args, **dmc_params(p, args))
+    _run(dmc_method("global", args.inputs), args, **dmc_params(p, args))
     return 0
 
 
@@ -172,7 +172,7 @@ def maps(argv: list[str] | None = None) -> int:
     target_classes(p, args)
     if args.positions < 2:
         p.error(f"--positions {args.positions} must be ≥ 2")
-    method = "dmc-local" if args.inputs == "raw" else "dmc-local-std"
+    method = dmc_method("local", args.inputs)
     path = store.result_path(args.out, args.config, method, args.target, args.part)
     res, fitted = evaluate(method, args.config, args.target, data_dir=args.data_dir, seed=args.seed,
                            converged_only=not args.include_unconverged,

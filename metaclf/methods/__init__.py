@@ -16,6 +16,18 @@ from .dmc import GlobalDMC, LocalDMC
 from .svm import SVMClassifier
 
 
+#: the DMC inputs (:data:`metaclf.methods.dmc.INPUTS`): what the network reads
+DMC_INPUTS = {"raw": "raw weights (the paper)",
+              "raw+standardized": "raw + standardized weights (each window to zero mean, unit variance)",
+              "raw+sorted": "raw + sorted weights (each window's quantile function)"}
+_INPUT_SUFFIX = {"raw": "", "raw+standardized": "-std", "raw+sorted": "-sorted"}
+
+
+def dmc_method(kind: str, inputs: str) -> str:
+    """Registry name of the ``kind`` ('local' or 'global') DMC on ``inputs``: dmc-local, dmc-global-std, …"""
+    return f"dmc-{kind}{_INPUT_SUFFIX[inputs]}"
+
+
 @dataclass(frozen=True)
 class Method:
     """A registry entry: the estimator class, its parameters, and whether it is the paper's."""
@@ -31,13 +43,11 @@ METHODS: dict[str, Method] = {
     **{f"svm-{k}-{f}": Method(SVMClassifier, {"kernel": k, "features": f}, f"{k} SVM on {f} statistics",
                               fixed_architecture=f == "layerwise")
        for f in ("global", "layerwise", "local") for k in ("linear", "rbf")},
-    "dmc-local": Method(LocalDMC, {}, "local DMC on windows of raw weights"),
-    "dmc-global": Method(GlobalDMC, {}, "global DMC on the raw θ", fixed_architecture=True),
-    "dmc-local-std": Method(LocalDMC, {"inputs": "raw+standardized"},
-                            "local DMC on raw + per-window standardized weights (beyond the paper)", paper=False),
-    "dmc-global-std": Method(GlobalDMC, {"inputs": "raw+standardized"},
-                             "global DMC on raw + standardized θ (beyond the paper)", paper=False,
-                             fixed_architecture=True),
+    **{dmc_method(kind, inputs): Method(estimator, {"inputs": inputs} if inputs != "raw" else {},
+                                        f"{kind} DMC on {what}" + ("" if inputs == "raw" else " (beyond the paper)"),
+                                        paper=inputs == "raw", fixed_architecture=kind == "global")
+       for kind, estimator in (("local", LocalDMC), ("global", GlobalDMC))
+       for inputs, what in DMC_INPUTS.items()},
     "hparams-baseline": Method(HyperParameterBaseline, {},
                                "confound baseline: the target from the other hyper-parameters, no weights",
                                paper=False),
@@ -53,5 +63,5 @@ def make(name: str, **params: Any) -> MetaClassifier:
     return m.estimator(**{**m.params, **params})
 
 
-__all__ = ["METHODS", "Method", "MetaClassifier", "make", "SVMClassifier", "LocalDMC", "GlobalDMC",
+__all__ = ["METHODS", "Method", "dmc_method", "MetaClassifier", "make", "SVMClassifier", "LocalDMC", "GlobalDMC",
            "HyperParameterBaseline"]

@@ -24,13 +24,17 @@ off ("precise BN", Wu & Johnson 2021), before any evaluation.
 
 The schedule counts optimizer steps: the paper's profile gives them as its epochs (500 local,
 100 global) of the training set, the CPU ``mini`` profile as a fixed number of steps, so that
-a small NWS still gets thousands of steps. Training checkpoints after every pass over the
+a small NWS still gets thousands of steps. The ``mini`` profile narrows the conv layers 8×
+but none below 8 channels (:data:`MIN_CHANNELS`). Training checkpoints after every pass over the
 training set (atomically) and resumes from the checkpoint when the same run starts again.
 
 :class:`LocalDMC` and :class:`GlobalDMC` are the estimators (:mod:`metaclf.methods.base`).
-``inputs="raw"`` is the paper's input; ``inputs="raw+standardized"`` (beyond the paper) adds a
-second channel with every window standardized to zero mean and unit variance, so the network
-sees the shape of the weights apart from their scale.
+``inputs="raw"`` is the paper's input. Beyond the paper, a second channel holds every window
+either standardized to zero mean and unit variance (``raw+standardized``: the weights' shape
+apart from their scale) or sorted (``raw+sorted``: the window's quantile function, at fixed
+positions where the FC layers can read it; the local SVMs' information is mostly in the
+percentiles, App. Fig. 17, which the raw channel gives the network only through learned
+order statistics).
 """
 from __future__ import annotations
 
@@ -64,6 +68,10 @@ ADAPTIVE_LAYERS = range(5, 11)  # layers 6–11 (0-based 5..10) of the local DMC
 REFERENCE_LENGTH = recipe.SUBSET_SIZE / 2 ** 8  # flattened length of the paper's local DMC (≈ 19.5)
 
 
+#: no conv layer narrower than the paper's first (8 channels): the mini profile's ×1/8 would
+#: make the first layer one channel wide, whose ReLU drops every negative weight before the
+#: network has seen it (the narrow layers are the cheap ones, on the longest inputs)
+MIN_CHANNELS = LOCAL_CONV[0][0]
 BATCH_SIZE = 64
 BN_BATCHES = 100  #: mini-batches of training inputs that estimate BN's population statistics
 
@@ -99,7 +107,7 @@ DMC_PROFILES = {
     "mini": DMCProfile("mini", width=0.125, fc=128, local_epochs=None, global_epochs=None, local_steps=2000,
                        global_steps=400, eval_positions=10, dropout=0.2),
 }
-INPUTS = ("raw", "raw+standardized")
+INPUTS = ("raw", "raw+standardized", "raw+sorted")
 
 
 def local_conv_spec(size: int) -> list[tuple[int, int]]:
@@ -118,7 +126,7 @@ class DMC(nn.Module):
         layers: list[nn.Module] = []
         c_in = channels
         for c, pool in conv:
-            c_out = max(1, round(c * width))
+            c_out = max(MIN_CHANNELS, round(c * width))
             layers += [nn.Conv1d(c_in, c_out, 5, padding=2), nn.ReLU(), TFBatchNorm(c_out)]
             if pool:
                 layers.append(nn.MaxPool1d(2))
@@ -152,13 +160,15 @@ def global_dmc(length: int, classes: int, profile: DMCProfile, channels: int = 1
 
 def to_channels(x: np.ndarray, inputs: str) -> np.ndarray:
     """Inputs [B, L] → [B, channels, L]: the raw weights, plus (``raw+standardized``) each row
-    standardized to zero mean and unit variance."""
+    standardized to zero mean and unit variance, or (``raw+sorted``) each row sorted."""
     x = np.asarray(x, np.float32)
     if inputs == "raw":
         return x[:, None]
     if inputs == "raw+standardized":
         z = (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-8)
         return np.stack([x, z], axis=1)
+    if inputs == "raw+sorted":
+        return np.stack([x, np.sort(x, axis=1)], axis=1)
     raise ValueError(f"inputs {inputs!r} is not valid: expected {' or '.join(INPUTS)}")
 
 
