@@ -80,7 +80,7 @@ def add_dmc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", type=choice(["cpu", "cuda"]), help="cpu or cuda (default cpu)")
     p.add_argument("--profile", type=choice(list(DMC_PROFILES)),
                    help="mini (narrow, steps for a CPU) or paper; default: paper on cuda, mini on cpu")
-    p.add_argument("--inputs", default="raw", type=choice(INPUTS),
+    p.add_argument("--inputs", default="raw", type=choice(list(INPUTS)),
                    help="raw (the paper); raw+standardized or raw+sorted add a second channel: each window "
                         "standardized, or sorted (its quantile function); beyond the paper")
 

@@ -12,20 +12,13 @@ from typing import Any
 
 from .base import MetaClassifier
 from .baseline import HyperParameterBaseline
-from .dmc import GlobalDMC, LocalDMC
+from .dmc import INPUTS, GlobalDMC, LocalDMC
 from .svm import SVMClassifier
-
-
-#: the DMC inputs (:data:`metaclf.methods.dmc.INPUTS`): what the network reads
-DMC_INPUTS = {"raw": "raw weights (the paper)",
-              "raw+standardized": "raw + standardized weights (each window to zero mean, unit variance)",
-              "raw+sorted": "raw + sorted weights (each window's quantile function)"}
-_INPUT_SUFFIX = {"raw": "", "raw+standardized": "-std", "raw+sorted": "-sorted"}
 
 
 def dmc_method(kind: str, inputs: str) -> str:
     """Registry name of the ``kind`` ('local' or 'global') DMC on ``inputs``: dmc-local, dmc-global-std, …"""
-    return f"dmc-{kind}{_INPUT_SUFFIX[inputs]}"
+    return f"dmc-{kind}{INPUTS[inputs][0]}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ METHODS: dict[str, Method] = {
                                         f"{kind} DMC on {what}" + ("" if inputs == "raw" else " (beyond the paper)"),
                                         paper=inputs == "raw", fixed_architecture=kind == "global")
        for kind, estimator in (("local", LocalDMC), ("global", GlobalDMC))
-       for inputs, what in DMC_INPUTS.items()},
+       for inputs, (_, what) in INPUTS.items()},
     "hparams-baseline": Method(HyperParameterBaseline, {},
                                "confound baseline: the target from the other hyper-parameters, no weights",
                                paper=False),

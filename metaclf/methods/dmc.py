@@ -107,7 +107,10 @@ DMC_PROFILES = {
     "mini": DMCProfile("mini", width=0.125, fc=128, local_epochs=None, global_epochs=None, local_steps=2000,
                        global_steps=400, eval_positions=10, dropout=0.2),
 }
-INPUTS = ("raw", "raw+standardized", "raw+sorted")
+#: the inputs a DMC reads → (suffix of its registry name, what it is)
+INPUTS = {"raw": ("", "raw weights (the paper)"),
+          "raw+standardized": ("-std", "raw + standardized weights (each window to zero mean, unit variance)"),
+          "raw+sorted": ("-sorted", "raw + sorted weights (each window's quantile function)")}
 
 
 def local_conv_spec(size: int) -> list[tuple[int, int]]:
