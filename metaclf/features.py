@@ -123,9 +123,8 @@ def local_features(weights: np.ndarray | list[np.ndarray], n_conv: np.ndarray, s
     return statistics(win.reshape(-1, size)), np.repeat(ok, windows)
 
 
-def windows_at(records, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int, u: np.ndarray) -> np.ndarray:
-    """Windows [len(rows), size] of ``records`` (a :class:`metaclf.data.WeightSet`) at relative
-    positions ``u`` (one per row) inside [lo, hi)."""
-    starts = window_starts(lo[rows], hi[rows], size, np.asarray(u, float))[:, None]
+def windows_at(records, rows: np.ndarray, starts: np.ndarray, size: int) -> np.ndarray:
+    """Windows [len(rows), size] of ``records`` (a :class:`metaclf.data.WeightSet`) starting at
+    ``starts`` (one per row, from :func:`window_starts`)."""
     sub = records.weights[rows] if records.fixed else [records.weights[i] for i in rows]
-    return gather_windows(sub, starts, size)[:, 0]
+    return gather_windows(sub, np.asarray(starts)[:, None], size)[:, 0]

@@ -10,7 +10,7 @@ import scipy.stats
 import torch
 
 from metaclf.methods import dmc as dmc_mod
-from metaclf.data import balanced_models
+from metaclf.data import WeightSet, balanced_models
 from metaclf.features import (FEATURES, gather_windows, layerwise_features, local_features, part_bounds,
                               statistics, window_starts)
 from nws_datasets.architecture import Layout
@@ -266,7 +266,6 @@ SMALLEST_ARCHITECTURE = {"filter_size": 3, "conv_depth": 3, "fc_depth": 3, "conv
 
 def _synthetic(n_models: int, snapshots: int, separable: bool, seed: int):
     """Fixed-architecture records whose class-1 models have weights 3× larger (if ``separable``)."""
-    from metaclf.data import WeightSet
     from nws_datasets.architecture import Layout
 
     layout = Layout.for_hparams(SMALLEST_ARCHITECTURE)  # 21,260 weights: a fast global DMC
@@ -330,7 +329,6 @@ def test_estimators_follow_the_scikit_learn_api():
 
 
 def test_a_class_with_too_few_training_models_is_left_out_instead_of_shrinking_the_others():
-    from metaclf.data import WeightSet
     from metaclf.evaluate import drop_rare_classes
     from metaclf.recipe import MIN_CLASS_MODELS
 
@@ -361,4 +359,21 @@ def test_second_input_channels_standardize_or_sort_each_window():
         assert (np.diff(sorted_row) >= 0).all() and sorted(row.tolist()) == sorted_row.tolist()
     with pytest.raises(ValueError, match="'sorted' is not valid"):
         to_channels(x, "sorted")
+    with pytest.raises(ValueError, match="relative index of every weight"):
+        to_channels(x, "raw+position")
+
+
+def test_position_channel_is_each_weights_index_over_theta_length():
+    """θ_i = i, so the raw channel is the index itself and the position channel must be it over |θ|."""
+    from metaclf.methods import make
+
+    length, size = 1000, 100
+    records = WeightSet.from_array(np.tile(np.arange(length, dtype=np.float32), (4, 1)), np.array([0, 1, 0, 1]))
+    dmc = make("dmc-local-pos", subset_size=size)
+    x = dmc.windows(records, np.arange(4), np.array([0.0, 0.5, 1.0, 0.25]))
+    assert x.shape == (4, 2, size)
+    assert [row[0] for row in x[:, 0]] == [0, 450, 900, 225]  # starts at u·(|θ| − S + 1), floored
+    np.testing.assert_allclose(x[:, 1], x[:, 0] / length, rtol=1e-6)
+    whole = make("dmc-global-pos").inputs_of(records, np.arange(2))
+    np.testing.assert_allclose(whole[:, 1], np.arange(length) / length * np.ones((2, 1)), rtol=1e-6)
 

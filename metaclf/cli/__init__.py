@@ -81,8 +81,9 @@ def add_dmc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", type=choice(list(DMC_PROFILES)),
                    help="mini (narrow, steps for a CPU) or paper; default: paper on cuda, mini on cpu")
     p.add_argument("--inputs", default="raw", type=choice(list(INPUTS)),
-                   help="raw (the paper); raw+standardized or raw+sorted add a second channel: each window "
-                        "standardized, or sorted (its quantile function); beyond the paper")
+                   help="raw (the paper); raw+standardized, raw+sorted or raw+position add a second channel: "
+                        "each window standardized, sorted (its quantile function), or each weight's relative "
+                        "index in θ (where in the network the window lies); beyond the paper")
 
 
 def add_rounds_arg(p: argparse.ArgumentParser, default: int | None) -> None:

@@ -34,7 +34,9 @@ either standardized to zero mean and unit variance (``raw+standardized``: the we
 apart from their scale) or sorted (``raw+sorted``: the window's quantile function, at fixed
 positions where the FC layers can read it; the local SVMs' information is mostly in the
 percentiles, App. Fig. 17, which the raw channel gives the network only through learned
-order statistics).
+order statistics), or each weight's index in θ over θ's length (``raw+position``: which layer
+a window lies in, so that its scale can be judged against that layer's; the layer-wise SVMs,
+which see that, read optimizer and activation where the local ones do not).
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ from nws_datasets.space import get_config
 from .. import checkpoint as checkpoints
 from .. import recipe
 from ..data import DataError, WeightSet
-from ..features import part_bounds, windows_at
+from ..features import part_bounds, window_starts, windows_at
 from .base import MetaClassifier
 
 # (channels, max-pool after) of the conv layers of Table 3
@@ -110,7 +112,8 @@ DMC_PROFILES = {
 #: the inputs a DMC reads → (suffix of its registry name, what it is)
 INPUTS = {"raw": ("", "raw weights (the paper)"),
           "raw+standardized": ("-std", "raw + standardized weights (each window to zero mean, unit variance)"),
-          "raw+sorted": ("-sorted", "raw + sorted weights (each window's quantile function)")}
+          "raw+sorted": ("-sorted", "raw + sorted weights (each window's quantile function)"),
+          "raw+position": ("-pos", "raw weights + each weight's relative index in θ (where in the network a window lies)")}
 
 
 def local_conv_spec(size: int) -> list[tuple[int, int]]:
@@ -161,9 +164,10 @@ def global_dmc(length: int, classes: int, profile: DMCProfile, channels: int = 1
     return DMC(length, classes, GLOBAL_CONV, profile.width, profile.fc, profile.dropout, channels)
 
 
-def to_channels(x: np.ndarray, inputs: str) -> np.ndarray:
+def to_channels(x: np.ndarray, inputs: str, position: np.ndarray | None = None) -> np.ndarray:
     """Inputs [B, L] → [B, channels, L]: the raw weights, plus (``raw+standardized``) each row
-    standardized to zero mean and unit variance, or (``raw+sorted``) each row sorted."""
+    standardized to zero mean and unit variance, (``raw+sorted``) each row sorted, or
+    (``raw+position``) ``position`` [B, L], each weight's index in its θ over θ's length."""
     x = np.asarray(x, np.float32)
     if inputs == "raw":
         return x[:, None]
@@ -172,7 +176,16 @@ def to_channels(x: np.ndarray, inputs: str) -> np.ndarray:
         return np.stack([x, z], axis=1)
     if inputs == "raw+sorted":
         return np.stack([x, np.sort(x, axis=1)], axis=1)
+    if inputs == "raw+position":
+        if position is None or np.shape(position) != x.shape:
+            raise ValueError(f"inputs 'raw+position' needs the relative index of every weight, shape {x.shape}")
+        return np.stack([x, np.asarray(position, np.float32)], axis=1)
     raise ValueError(f"inputs {inputs!r} is not valid: expected {' or '.join(INPUTS)}")
+
+
+def relative_index(starts: np.ndarray, size: int, lengths: np.ndarray) -> np.ndarray:
+    """[n, size] index of each weight of the windows θ[s : s + size] over the length of its θ, in [0, 1)."""
+    return (np.asarray(starts)[:, None] + np.arange(size)) / np.asarray(lengths, np.float64)[:, None]
 
 
 def n_weights(model: nn.Module) -> int:
@@ -338,8 +351,11 @@ class LocalDMC(_DMCEstimator):
 
     def windows(self, records: WeightSet, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Network inputs [len(rows), channels, S] of windows at relative positions ``u``."""
-        lo, hi = part_bounds(records.lengths(), records.n_conv, self.part)
-        return to_channels(windows_at(records, rows, lo, hi, self.subset_size, u), self.inputs)
+        lengths = records.lengths()
+        lo, hi = part_bounds(lengths, records.n_conv, self.part)
+        starts = window_starts(lo[rows], hi[rows], self.subset_size, np.asarray(u, float))
+        position = relative_index(starts, self.subset_size, lengths[rows]) if self.inputs == "raw+position" else None
+        return to_channels(windows_at(records, rows, starts, self.subset_size), self.inputs, position)
 
     def _fit(self, records: WeightSet, y: np.ndarray) -> None:
         torch.manual_seed(self.random_state)  # the initial DMC weights depend on the seed only
@@ -383,7 +399,14 @@ class GlobalDMC(_DMCEstimator):
             raise ValueError("the global DMC needs records of one fixed architecture")
         torch.manual_seed(self.random_state)
         net = global_dmc(records.weights.shape[1], len(self.classes_), self._profile(), len(self.inputs.split("+")))
-        self._train(net, lambda b, rng: to_channels(records.weights[b], self.inputs), records, y)
+        self._train(net, lambda b, rng: self.inputs_of(records, b), records, y)
 
     def _window_scores(self, records: WeightSet) -> np.ndarray:
-        return predict_proba(self.model_, to_channels(records.weights, self.inputs), self.device)[None]
+        return predict_proba(self.model_, self.inputs_of(records, np.arange(len(records))), self.device)[None]
+
+    def inputs_of(self, records: WeightSet, rows: np.ndarray) -> np.ndarray:
+        """Network inputs [len(rows), channels, |θ|] of whole θ."""
+        x = records.weights[rows]
+        position = relative_index(np.zeros(len(x), np.int64), x.shape[1], np.full(len(x), x.shape[1])) \
+            if self.inputs == "raw+position" else None
+        return to_channels(x, self.inputs, position)
