@@ -407,6 +407,6 @@ class GlobalDMC(_DMCEstimator):
     def inputs_of(self, records: WeightSet, rows: np.ndarray) -> np.ndarray:
         """Network inputs [len(rows), channels, |θ|] of whole θ."""
         x = records.weights[rows]
-        position = relative_index(np.zeros(len(x), np.int64), x.shape[1], np.full(len(x), x.shape[1])) \
-            if self.inputs == "raw+position" else None
+        n, length = x.shape
+        position = np.broadcast_to(np.arange(length) / length, (n, length)) if self.inputs == "raw+position" else None
         return to_channels(x, self.inputs, position)
