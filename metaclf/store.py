@@ -92,20 +92,42 @@ def table(config: str, res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     return md
 
 
-def summarize(out: Path) -> str:
-    """Write ``<out>/<config>/summary.png`` and ``<out>/results.md``; return the markdown."""
+def by_part(res: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
+    """Split one config's results by the weights their windows cover (all, conv, fc; Fig. 4
+    trains a local DMC on each), keyed by the plain method name within a part."""
+    parts: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for (_, target), r in res.items():
+        parts.setdefault(r.get("part", "all"), {})[(r["method"], target)] = r
+    return {p: parts[p] for p in sorted(parts, key=lambda p: (p != "all", p))}
+
+
+def tables(config: str, res: dict[tuple[str, str], dict[str, Any]], level: str = "###") -> list[str]:
+    """Markdown of one config: a table of the results on all weights, then one per part
+    (windows of conv or FC weights only), each under its own heading."""
     md = []
-    for config, res in load_results(out).items():
-        md += [f"### {config}", "", *table(config, res), "",
+    for part, found in by_part(res).items():
+        title = config if part == "all" else f"{config}: windows of {part} weights only"
+        md += [f"{level} {title}", "", *table(config, found), "",
                "Class-balanced accuracy per window [95% CI over rounds and test models]; chance = 1/classes present.",
                ""]
-        plot_summary(config, res, out / config / "summary.png")
+    return md
+
+
+def summarize(out: Path) -> str:
+    """Write ``<out>/<config>/summary.png`` (``summary-<part>.png`` for windows of conv or
+    FC weights only) and ``<out>/results.md``; return the markdown."""
+    md = []
+    for config, res in load_results(out).items():
+        md += tables(config, res)
+        for part, found in by_part(res).items():
+            plot_summary(config, found, out / config / ("summary.png" if part == "all" else f"summary-{part}.png"),
+                         part)
     text = "\n".join(md)
     (out / "results.md").write_text(text + "\n")
     return text
 
 
-def plot_summary(config: str, res: dict[tuple[str, str], dict[str, Any]], path: Path) -> None:
+def plot_summary(config: str, res: dict[tuple[str, str], dict[str, Any]], path: Path, part: str = "all") -> None:
     """Bar chart of Fig. 2/4: every method per target with its 95% CI, and chance."""
     methods = [m for m in METHODS if any(k[0] == m for k in res)] + sorted({k[0] for k in res} - set(METHODS))
     targets = [t for t in TARGETS if any(k[1] == t for k in res)]
@@ -122,7 +144,7 @@ def plot_summary(config: str, res: dict[tuple[str, str], dict[str, Any]], path: 
     ax.set_xticks(np.arange(len(targets)) + 0.4 - width / 2, targets, rotation=20)
     ax.set_ylabel("class-balanced accuracy")
     ax.set_ylim(0, 1)
-    ax.set_title(f"Meta-classification on {config} (test split, 95% CI)")
+    ax.set_title(f"Meta-classification on {config}{'' if part == 'all' else f', {part} weights'} (test split, 95% CI)")
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -82,3 +82,32 @@ def test_regression_best_level_with_its_significance():
                            claimed)["status"] == REPRODUCED
     assert regression_best({"per_dataset": {"a": weak}}, "initialization", claimed)["status"] == INCONCLUSIVE
     assert regression_best({"per_dataset": {"a": bad, "b": weak}}, "initialization", claimed)["status"] == NOT_REPRODUCED
+
+
+def test_windows_of_conv_weights_are_their_own_table_and_finding(tmp_path):
+    """Fig. 4 trains local DMCs on all, conv or FC weights: results of each part are tabled
+    apart, and the method order is decided per part, never mixing a conv result into 'all'."""
+    import json
+
+    from metaclf import store
+    from metaclf.analyses.findings import findings
+
+    def write(method, part, acc, lo, hi):
+        res = {"method": method, "target": "activation", "config": "cfg", "part": part, "accuracy_mean": acc,
+               "ci95": [lo, hi], "chance": 0.25, "test": {"models": 40}}
+        path = store.result_path(tmp_path, "cfg", method, "activation", part)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res))
+
+    for part, (d, rbf, lin) in {"all": (0.20, 0.30, 0.27), "conv": (0.60, 0.40, 0.30)}.items():
+        write("dmc-local", part, d, d - 0.03, d + 0.03)
+        write("svm-rbf-local", part, rbf, rbf - 0.03, rbf + 0.03)
+        write("svm-linear-local", part, lin, lin - 0.01, lin + 0.01)
+    f = findings("cfg", tmp_path)
+    assert f["local DMC > RBF SVM > linear SVM on local windows"]["status"] == NOT_REPRODUCED  # [0.17, 0.23] below [0.27, 0.33]
+    assert f["local DMC > RBF SVM > linear SVM on local windows (conv weights only)"]["status"] == REPRODUCED
+    md = store.summarize(tmp_path)
+    assert "### cfg\n" in md and "### cfg: windows of conv weights only" in md
+    conv_table = md.split("conv weights only")[1]
+    assert "0.600 [0.570, 0.630]" in conv_table and "0.200" not in conv_table
+    assert (tmp_path / "cfg" / "summary.png").exists() and (tmp_path / "cfg" / "summary-conv.png").exists()

@@ -143,7 +143,9 @@ def regression_best(reg: dict[str, Any], name: str, claimed: set[str]) -> dict[s
 
 def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     """Every finding of the paper that the results in ``out`` for ``config`` can address."""
-    res = store.load_results(out).get(config, {})
+    everything = store.load_results(out).get(config, {})
+    parts = store.by_part(everything)
+    res = parts.get("all", {})
     local_methods = [m for m in ("dmc-local", "svm-rbf-local", "svm-linear-local") if any(k[0] == m for k in res)]
     f: dict[str, dict[str, Any]] = {
         "local DMC > RBF SVM > linear SVM on local windows": method_order(res, ["dmc-local", "svm-rbf-local",
@@ -151,8 +153,12 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
         "initialization is the most locally distinguishable target": extreme_target(res, local_methods,
                                                                                      "initialization", True),
         "batch size is the hardest target": extreme_target(res, local_methods, "batch_size", False),
-        "the dataset is readable from the weights": readable(res, "dataset"),
+        "the dataset is readable from the weights": readable(everything, "dataset"),
     }
+    for part, found in parts.items():  # Fig. 4 also trains local DMCs on conv or FC weights only
+        if part != "all" and any(m == "dmc-local" for m, _ in found):
+            f[f"local DMC > RBF SVM > linear SVM on local windows ({part} weights only)"] = method_order(
+                found, ["dmc-local", "svm-rbf-local", "svm-linear-local"])
     maps = out / config / "maps-initialization.json"
     if maps.exists():
         f.update(map_findings(json.loads(maps.read_text())))
