@@ -101,13 +101,13 @@ def by_part(res: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[tuple[
     return {p: parts[p] for p in sorted(parts, key=lambda p: (p != "all", p))}
 
 
-def tables(config: str, res: dict[tuple[str, str], dict[str, Any]], level: str = "###") -> list[str]:
+def tables(config: str, res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """Markdown of one config: a table of the results on all weights, then one per part
     (windows of conv or FC weights only), each under its own heading."""
     md = []
     for part, found in by_part(res).items():
         title = config if part == "all" else f"{config}: windows of {part} weights only"
-        md += [f"{level} {title}", "", *table(config, found), "",
+        md += [f"### {title}", "", *table(config, found), "",
                "Class-balanced accuracy per window [95% CI over rounds and test models]; chance = 1/classes present.",
                ""]
     return md

@@ -24,6 +24,8 @@ import numpy as np
 from .. import store
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+#: the local methods, in the order the paper finds them (Fig. 4)
+LOCAL_ORDER = ["dmc-local", "svm-rbf-local", "svm-linear-local"]
 
 
 def above(a: list[float], b: list[float]) -> int:
@@ -146,10 +148,9 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     everything = store.load_results(out).get(config, {})
     parts = store.by_part(everything)
     res = parts.get("all", {})
-    local_methods = [m for m in ("dmc-local", "svm-rbf-local", "svm-linear-local") if any(k[0] == m for k in res)]
+    local_methods = [m for m in LOCAL_ORDER if any(k[0] == m for k in res)]
     f: dict[str, dict[str, Any]] = {
-        "local DMC > RBF SVM > linear SVM on local windows": method_order(res, ["dmc-local", "svm-rbf-local",
-                                                                                 "svm-linear-local"]),
+        "local DMC > RBF SVM > linear SVM on local windows": method_order(res, LOCAL_ORDER),
         "initialization is the most locally distinguishable target": extreme_target(res, local_methods,
                                                                                      "initialization", True),
         "batch size is the hardest target": extreme_target(res, local_methods, "batch_size", False),
@@ -158,7 +159,7 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     for part, found in parts.items():  # Fig. 4 also trains local DMCs on conv or FC weights only
         if part != "all" and any(m == "dmc-local" for m, _ in found):
             f[f"local DMC > RBF SVM > linear SVM on local windows ({part} weights only)"] = method_order(
-                found, ["dmc-local", "svm-rbf-local", "svm-linear-local"])
+                found, LOCAL_ORDER)
     maps = out / config / "maps-initialization.json"
     if maps.exists():
         f.update(map_findings(json.loads(maps.read_text())))

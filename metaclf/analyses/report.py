@@ -65,7 +65,7 @@ def report(config: str, data_dir: str | None, out: Path) -> Path:
                "of the variance.", "", "![embedding](embedding.png)", ""]
     md += ["## Meta-classification", ""]
     found = store.load_results(out).get(config)
-    md += store.tables(config, found, "###") if found else [
+    md += store.tables(config, found) if found else [
         f"No meta-classifier results in {out}; run `python -m metaclf.all --config {config} --out {out}` first."]
     md.append("")
     found_f = findings(config, out)
