@@ -111,3 +111,27 @@ def test_windows_of_conv_weights_are_their_own_table_and_finding(tmp_path):
     conv_table = md.split("conv weights only")[1]
     assert "0.600 [0.570, 0.630]" in conv_table and "0.200" not in conv_table
     assert (tmp_path / "cfg" / "summary.png").exists() and (tmp_path / "cfg" / "summary-conv.png").exists()
+
+
+def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path):
+    """`metaclf.results` on a folder of runs without a report: results.md holds the table and,
+    per config, the findings these runs address, with the verdicts of the CI rules."""
+    import json
+
+    from metaclf import store
+    from metaclf.analyses.findings import summarize_with_findings
+    from metaclf.cli.commands import results
+
+    for method, acc in {"dmc-local": 0.60, "svm-rbf-local": 0.40, "svm-linear-local": 0.30}.items():
+        res = {"method": method, "target": "activation", "config": "cfg", "part": "conv", "accuracy_mean": acc,
+               "ci95": [acc - 0.02, acc + 0.02], "chance": 0.25, "test": {"models": 40}}
+        path = store.result_path(tmp_path, "cfg", method, "activation", "conv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res))
+    assert results(["--out", str(tmp_path)]) == 0
+    md = (tmp_path / "results.md").read_text()
+    assert md.index("### cfg: windows of conv weights only") < md.index("### cfg: findings of the paper")
+    assert "| local DMC > RBF SVM > linear SVM on local windows (conv weights only) | **reproduced** |" in md
+    # the all-weights order has no results here: undecided, never reproduced
+    assert "| local DMC > RBF SVM > linear SVM on local windows | **inconclusive** |" in md
+    assert summarize_with_findings(tmp_path) + "\n" == md

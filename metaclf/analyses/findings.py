@@ -178,3 +178,18 @@ def findings_table(f: dict[str, dict[str, Any]]) -> list[str]:
     for name, v in f.items():
         md.append(f"| {name} | **{v['status']}** | {'<br>'.join(v['evidence']) or '–'} |")
     return md
+
+
+RULES = "Decided from the 95% CIs (rules in `metaclf/analyses/findings.py`)."
+
+
+def summarize_with_findings(out: Path) -> str:
+    """:func:`metaclf.store.summarize`, then the findings each config's results address appended
+    to ``<out>/results.md``, so that a folder of meta-classifier runs alone (no report) shows
+    which of the paper's findings its numbers reproduce; return the markdown."""
+    md = [store.summarize(out)]
+    for config in store.load_results(out):
+        md += ["", f"### {config}: findings of the paper", "", RULES, "", *findings_table(findings(config, out))]
+    text = "\n".join(md)
+    (out / "results.md").write_text(text + "\n")
+    return text

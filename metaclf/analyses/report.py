@@ -14,7 +14,7 @@ from nws_datasets.storage import write_json
 
 from .. import store
 from .embed import embed
-from .findings import findings, findings_table
+from .findings import RULES, findings, findings_table
 from .regress import regress
 from .trainstats import PAIRS, training_statistics
 
@@ -70,7 +70,7 @@ def report(config: str, data_dir: str | None, out: Path) -> Path:
     md.append("")
     found_f = findings(config, out)
     write_json(folder / "findings.json", found_f)
-    md += ["## Findings of the paper", "", "Decided from the 95% CIs (rules in `metaclf/analyses/findings.py`).", "",
+    md += ["## Findings of the paper", "", RULES, "",
            *findings_table(found_f), ""]
     (folder / "report.md").write_text("\n".join(md) + "\n")
     return folder / "report.md"

@@ -20,6 +20,7 @@ from nws_datasets.storage import write_json
 
 from .. import recipe, store
 from ..analyses.embed import embed as embed_analysis
+from ..analyses.findings import summarize_with_findings
 from ..analyses.maps import performance_map, plot_map
 from ..analyses.regress import regress as regress_analysis
 from ..analyses.report import report as report_analysis
@@ -149,7 +150,7 @@ def all_(argv: list[str] | None = None) -> int:
                 _run(method, args, **(dmc if method.startswith("dmc") else {}))
             except DataError as err:
                 print(f"{args.config} {method} {target}: skipped, {err}", flush=True)
-    print(store.summarize(args.out))
+    print(summarize_with_findings(args.out))
     return 0
 
 
@@ -191,13 +192,14 @@ def maps(argv: list[str] | None = None) -> int:
 
 
 def results(argv: list[str] | None = None) -> int:
-    """Rewrite the table (<out>/results.md) and bar charts of the results in --out."""
+    """Rewrite the tables and bar charts of the results in --out, and the paper's findings that
+    they address, decided from their 95% CIs (<out>/results.md)."""
     p = argparse.ArgumentParser(prog="python -m metaclf.results", description=inspect.cleandoc(results.__doc__))
     p.add_argument("--out", type=Path, default=Path("results"), help="folder of earlier metaclf runs")
     args = p.parse_args(argv)
     if not args.out.is_dir():
         p.error(f"--out {args.out} does not exist; run a metaclf command first")
-    print(store.summarize(args.out))
+    print(summarize_with_findings(args.out))
     return 0
 
 
