@@ -78,10 +78,17 @@ def cell(result: dict[str, Any]) -> str:
     return f"{result['accuracy_mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+def method_columns(names: set[str]) -> list[str]:
+    """Registry order, each method followed by its other evaluations (``<method>@…``), then any
+    other name."""
+    ordered = [n for m in METHODS for n in (m, *sorted(x for x in names if x.startswith(m + "@"))) if n in names]
+    return ordered + sorted(names - set(ordered))
+
+
 def table(config: str, res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """Markdown rows of one config: a row per target, a column per method (accuracy [95% CI]),
     chance, and the test models behind the numbers."""
-    methods = [m for m in METHODS if any(k[0] == m for k in res)] + sorted({k[0] for k in res} - set(METHODS))
+    methods = method_columns({k[0] for k in res})
     targets = [t for t in TARGETS if any(k[1] == t for k in res)]
     md = ["| target | chance | test models | " + " | ".join(methods) + " |", "|---|---|---|" + "---|" * len(methods)]
     for t in targets:
@@ -129,7 +136,7 @@ def summarize(out: Path) -> str:
 
 def plot_summary(config: str, res: dict[tuple[str, str], dict[str, Any]], path: Path, part: str = "all") -> None:
     """Bar chart of Fig. 2/4: every method per target with its 95% CI, and chance."""
-    methods = [m for m in METHODS if any(k[0] == m for k in res)] + sorted({k[0] for k in res} - set(METHODS))
+    methods = method_columns({k[0] for k in res})
     targets = [t for t in TARGETS if any(k[1] == t for k in res)]
     fig, ax = plt.subplots(figsize=(1.5 + 1.3 * len(targets), 3.6))
     width = 0.8 / (len(methods) + 1)

@@ -14,6 +14,7 @@ from metaclf.data import WeightSet, balanced_models
 from metaclf.features import (FEATURES, gather_windows, layerwise_features, local_features, part_bounds,
                               statistics, window_starts)
 from nws_datasets.architecture import Layout
+from nws_datasets.cnn import TFBatchNorm
 from nws_datasets.space import FIXED_ARCHITECTURE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,6 +167,31 @@ def test_dmc_overfits_a_tiny_separable_set_and_resumes(tmp_path):
     assert (pred == y).mean() >= 0.95
 
 
+def test_test_batch_bn_normalizes_each_batch_by_its_own_statistics():
+    """With zero biases, ReLU then BN makes a network blind to a common rescaling of its inputs
+    when BN uses each batch's statistics (the authors' evaluation), but not with stored
+    population statistics; evaluating on test batches leaves the stored statistics alone."""
+    torch.manual_seed(0)
+    model = dmc_mod.local_dmc(256, 3, dmc_mod.DMC_PROFILES["mini"])
+    norms = [m for m in model.modules() if isinstance(m, TFBatchNorm)]
+    for m in norms:  # population statistics unlike those of the inputs below
+        m.running_mean.fill_(0.1)
+        m.running_var.fill_(0.5)
+    u = np.random.default_rng(1).standard_normal((200, 256)).astype(np.float32)
+    # at 100× and 10,000× BN's ε (1e-5) is negligible against every channel's variance
+    batch = dmc_mod.predict_proba(model, 100 * u, "cpu", bn_stats="test-batch", seed=3)
+    scaled = dmc_mod.predict_proba(model, 10_000 * u, "cpu", bn_stats="test-batch", seed=3)
+    np.testing.assert_allclose(scaled, batch, atol=1e-4)
+    population = dmc_mod.predict_proba(model, u, "cpu")
+    assert np.abs(dmc_mod.predict_proba(model, 100 * u, "cpu") - population).max() > 0.05
+    assert np.abs(dmc_mod.predict_proba(model, u, "cpu", bn_stats="test-batch", seed=3) - population).max() > 0.05
+    assert all(float(m.running_mean[0]) == np.float32(0.1) and float(m.running_var[0]) == np.float32(0.5)
+               for m in norms) and not model.training
+    np.testing.assert_allclose(batch.sum(1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="bn_stats 'moving'"):
+        dmc_mod.predict_proba(model, u, "cpu", bn_stats="moving")
+
+
 def _run(module: str, *args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, env=env)
 
@@ -218,6 +244,17 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     assert sweep["rows"][0]["n_weights"] != sweep["rows"][1]["n_weights"]
     table = (tmp_path / "results.md").read_text()
     assert "| augmentation | 0.500 | 2 |" in table and "dmc-local" in table and "hparams-baseline" in table
+    # the authors' test-batch BN evaluation: the same trained DMC (its checkpoint, not a new
+    # training run), saved and tabled beside ours
+    ckpt = out / "dmc-local-augmentation.s5000.r0.ckpt"
+    trained = ckpt.stat().st_mtime_ns
+    r = _run("metaclf.local", *common, "--steps", "4", "--bn-stats", "test-batch", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert ckpt.stat().st_mtime_ns == trained  # resumed at its last step: nothing trained or saved
+    tb = json.loads((out / "dmc-local@test-batch-augmentation.json").read_text())
+    assert tb["params"]["bn_stats"] == "test-batch" and local["params"]["bn_stats"] == "population"
+    assert tb["history"] == local["history"] and tb["test"] == local["test"]
+    assert "| dmc-local | dmc-local@test-batch |" in (tmp_path / "results.md").read_text()
 
 
 def test_score_counts_every_window_balanced_over_classes_and_labels_the_per_model_vote():

@@ -23,7 +23,7 @@ from nws_datasets.space import CONFIGS, TARGETS
 
 from .. import recipe
 from ..data import TargetError, check_target
-from ..methods.dmc import DMC_PROFILES, INPUTS
+from ..methods.dmc import BN_STATS, DMC_PROFILES, INPUTS
 
 DEFAULT_CONFIG = "c_fixed_mini"
 
@@ -84,6 +84,10 @@ def add_dmc_args(p: argparse.ArgumentParser) -> None:
                    help="raw (the paper); raw+standardized, raw+sorted or raw+position add a second channel: "
                         "each window standardized, sorted (its quantile function), or each weight's relative "
                         "index in θ (where in the network the window lies); beyond the paper")
+    p.add_argument("--bn-stats", default="population", type=choice(list(BN_STATS)),
+                   help="how BatchNorm normalizes at evaluation: population (statistics of training inputs, "
+                        "ours) or test-batch (each shuffled mini-batch of test inputs by its own statistics, "
+                        "as the authors' code); training and its checkpoint are the same for both")
 
 
 def add_rounds_arg(p: argparse.ArgumentParser, default: int | None) -> None:
@@ -105,7 +109,7 @@ def dmc_params(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda was asked for but torch.cuda.is_available() is False")
     return {"profile": args.profile or ("paper" if args.device == "cuda" else "mini"), "steps": args.steps,
-            "device": args.device}
+            "device": args.device, "bn_stats": args.bn_stats}
 
 
 def entry(module: str, main: Callable[[list[str] | None], int]) -> None:

@@ -32,11 +32,20 @@ from ..methods.svm import FEATURE_SETS, KERNELS
 from . import add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, dmc_params, target_classes
 
 
+def result_name(method: str, params: dict[str, Any]) -> str:
+    """The name a result is saved and tabled under: the method's, with ``@test-batch`` when its
+    BatchNorm evaluates on test-batch statistics (training is the same: the two evaluations of
+    a DMC share its checkpoint and sit side by side in the table)."""
+    bn = params.get("bn_stats", "population")
+    return method if bn == "population" else f"{method}@{bn}"
+
+
 def _run(method: str, args, out_name: str | None = None, **params: Any) -> dict[str, Any]:
     """Evaluate a registry method with the command's common options; save and print the result."""
-    name = out_name or method
+    trained = store.result_path(args.out, args.config, out_name or method, args.target, params.get("part"))
+    stem = trained.with_suffix(f".s{params['subset_size']}" if "subset_size" in params else "")  # checkpoint
+    name = result_name(out_name or method, params)
     path = store.result_path(args.out, args.config, name, args.target, params.get("part"))
-    stem = path.with_suffix(f".s{params['subset_size']}" if "subset_size" in params else "")
     res = evaluate(method, args.config, args.target, data_dir=args.data_dir, rounds=getattr(args, "rounds", None),
                    seed=args.seed, converged_only=not args.include_unconverged,
                    checkpoint=stem if method.startswith("dmc") else None, **params)
@@ -144,10 +153,11 @@ def all_(argv: list[str] | None = None) -> int:
         for method in args.methods:
             if METHODS[method].fixed_architecture and not fixed:
                 continue
-            if store.result_path(args.out, args.config, method, target).exists():
+            params = dmc if method.startswith("dmc") else {}
+            if store.result_path(args.out, args.config, result_name(method, params), target).exists():
                 continue
             try:
-                _run(method, args, **(dmc if method.startswith("dmc") else {}))
+                _run(method, args, **params)
             except DataError as err:
                 print(f"{args.config} {method} {target}: skipped, {err}", flush=True)
     print(summarize_with_findings(args.out))
