@@ -156,10 +156,15 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
         "batch size is the hardest target": extreme_target(res, local_methods, "batch_size", False),
         "the dataset is readable from the weights": readable(everything, "dataset"),
     }
-    for part, found in parts.items():  # Fig. 4 also trains local DMCs on conv or FC weights only
-        if part != "all" and any(m == "dmc-local" for m, _ in found):
-            f[f"local DMC > RBF SVM > linear SVM on local windows ({part} weights only)"] = method_order(
-                found, LOCAL_ORDER)
+    # Fig. 4 also trains local DMCs on conv or FC weights only; a DMC evaluated with test-batch
+    # BN statistics (the authors' evaluation, ``dmc-local@test-batch``) gets rows of its own
+    for part, found in parts.items():
+        for dmc in sorted({m for m, _ in found if m.split("@")[0] == LOCAL_ORDER[0]}):
+            _, _, bn = dmc.partition("@")
+            labels = [f"{part} weights only"] * (part != "all") + [f"DMC with {bn} BN"] * bool(bn)
+            if labels:
+                f[f"local DMC > RBF SVM > linear SVM on local windows ({', '.join(labels)})"] = method_order(
+                    found, [dmc, *LOCAL_ORDER[1:]])
     maps = out / config / "maps-initialization.json"
     if maps.exists():
         f.update(map_findings(json.loads(maps.read_text())))
