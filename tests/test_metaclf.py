@@ -255,6 +255,11 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     assert tb["params"]["bn_stats"] == "test-batch" and local["params"]["bn_stats"] == "population"
     assert tb["history"] == local["history"] and tb["test"] == local["test"]
     assert "| dmc-local | dmc-local@test-batch |" in (tmp_path / "results.md").read_text()
+    ours = (out / "maps-augmentation.json").read_text()
+    r = _run("metaclf.maps", *common, "--positions", "3", "--steps", "4", "--bn-stats", "test-batch", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "maps-augmentation.json").read_text() == ours  # never overwritten by the other evaluation
+    assert np.asarray(json.loads((out / "maps@test-batch-augmentation.json").read_text())["accuracy"]).shape == (20, 3)
 
 
 def test_score_counts_every_window_balanced_over_classes_and_labels_the_per_model_vote():

@@ -183,16 +183,19 @@ def maps(argv: list[str] | None = None) -> int:
     target_classes(p, args)
     if args.positions < 2:
         p.error(f"--positions {args.positions} must be ≥ 2")
-    method = dmc_method("local", args.inputs)
-    path = store.result_path(args.out, args.config, method, args.target, args.part)
+    method, params = dmc_method("local", args.inputs), dmc_params(p, args)
+    trained = store.result_path(args.out, args.config, method, args.target, args.part)
     res, fitted = evaluate(method, args.config, args.target, data_dir=args.data_dir, seed=args.seed,
                            converged_only=not args.include_unconverged,
-                           checkpoint=path.with_suffix(f".s{args.subset_size}"), return_estimators=True,
-                           subset_size=args.subset_size, part=args.part, **dmc_params(p, args))
-    store.save(path, res)
+                           checkpoint=trained.with_suffix(f".s{args.subset_size}"), return_estimators=True,
+                           subset_size=args.subset_size, part=args.part, **params)
+    name = result_name(method, params)
+    res["method"] = name
+    store.save(store.result_path(args.out, args.config, name, args.target, args.part), res)
     m = performance_map(fitted[0], args.config, args.target, args.positions, args.data_dir,
                         not args.include_unconverged)
-    out = args.out / args.config / f"maps-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
+    bn = name[len(method):]  # '' or '@test-batch': a map of the other evaluation never overwrites ours
+    out = args.out / args.config / f"maps{bn}-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
     write_json(out, m)
     plot_map(m, out.with_suffix(".png"))
     acc = np.asarray(m["accuracy"])
