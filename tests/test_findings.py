@@ -137,5 +137,6 @@ def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path)
     assert ("| local DMC > RBF SVM > linear SVM on local windows (conv weights only, DMC with test-batch BN) "
             "| **not reproduced** | activation: dmc-local@test-batch 0.350") in md
     # the all-weights order has no results here: undecided, never reproduced
-    assert "| local DMC > RBF SVM > linear SVM on local windows | **inconclusive** |" in md
+    assert ("| local DMC > RBF SVM > linear SVM on local windows | **inconclusive** | no target has results of all of "
+            "dmc-local, svm-rbf-local, svm-linear-local |") in md
     assert summarize_with_findings(tmp_path) + "\n" == md

@@ -60,7 +60,7 @@ def method_order(res: dict[tuple[str, str], dict[str, Any]], order: list[str]) -
         pair = [above(res[(a, t)]["ci95"], res[(b, t)]["ci95"]) for a, b in zip(order, order[1:])]
         signs.append(1 if all(p == 1 for p in pair) else -1 if any(p == -1 for p in pair) else 0)
         rows.append(f"{t}: " + " vs ".join(f"{m} {store.cell(res[(m, t)])}" for m in order))
-    return {"status": verdict(signs), "evidence": rows}
+    return {"status": verdict(signs), "evidence": rows or [f"no target has results of all of {', '.join(order)}"]}
 
 
 def extreme_target(res: dict[tuple[str, str], dict[str, Any]], methods: list[str], target: str,
@@ -76,7 +76,8 @@ def extreme_target(res: dict[tuple[str, str], dict[str, Any]], methods: list[str
         signs.append(1 if all(c == 1 for c in cmp) else -1 if any(c == -1 for c in cmp) else 0)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1][0])
         rows.append(f"{m}: " + ", ".join(f"{t} {v:+.2f} [{iv[0]:+.2f}, {iv[1]:+.2f}]" for t, (v, iv) in ranked))
-    return {"status": verdict(signs), "evidence": rows}
+    none = f"no local method has results for {target} and another target"
+    return {"status": verdict(signs), "evidence": rows or [none]}
 
 
 def readable(res: dict[tuple[str, str], dict[str, Any]], target: str) -> dict[str, Any]:
