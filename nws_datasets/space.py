@@ -159,7 +159,7 @@ CONFIGS: dict[str, NWSConfig] = {c.name: c for c in (
     NWSConfig("c_fixed", "3K models, fixed architecture (92,868 weights), five real datasets (paper).",
               REAL_SOURCES, True, 3000, 2000, 100),
     NWSConfig("c_main_cpu", "c_main sampling on full MNIST and Fashion-MNIST, cpu profile (2 cores, hours).",
-              CPU_SOURCES, False, 540, 360, 20, PROFILES["cpu"]),
+              CPU_SOURCES, False, 420, 280, 20, PROFILES["cpu"]),
     NWSConfig("c_fixed_cpu", "c_fixed sampling on full MNIST and Fashion-MNIST, cpu profile (2 cores, hours).",
               CPU_SOURCES, True, 540, 360, 20, PROFILES["cpu"]),
     NWSConfig("c_main_mini", "c_main sampling on offline digit sets, mini profile (CPU minutes).",

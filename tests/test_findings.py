@@ -140,3 +140,41 @@ def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path)
     assert ("| local DMC > RBF SVM > linear SVM on local windows | **inconclusive** | no target has results of all of "
             "dmc-local, svm-rbf-local, svm-linear-local |") in md
     assert summarize_with_findings(tmp_path) + "\n" == md
+
+
+def test_fig4_part_findings_compare_conv_with_fc_windows_and_read_filter_size_from_fc(tmp_path):
+    """Sec. 5.3: the dataset footprint is stronger in conv weights than in FC weights, and the
+    filter size is readable from FC weights alone; decided per method from the intervals."""
+    import json
+
+    from metaclf import store
+    from metaclf.analyses.findings import findings
+
+    def write(method, target, part, acc, half, chance):
+        res = {"method": method, "target": target, "config": "cfg", "part": part, "accuracy_mean": acc,
+               "ci95": [acc - half, acc + half], "chance": chance, "test": {"models": 40}}
+        path = store.result_path(tmp_path, "cfg", method, target, part)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res))
+
+    write("dmc-local", "dataset", "conv", 0.70, 0.04, 0.5)  # [0.66, 0.74]
+    write("dmc-local", "dataset", "fc", 0.55, 0.04, 0.5)  # [0.51, 0.59]: wholly below
+    write("svm-rbf-local", "dataset", "conv", 0.60, 0.04, 0.5)  # [0.56, 0.64]
+    write("svm-rbf-local", "dataset", "fc", 0.57, 0.04, 0.5)  # [0.53, 0.61]: overlaps
+    f = findings("cfg", tmp_path)
+    conv_fc = f["the dataset is read better from conv than from FC weights (local windows)"]
+    assert conv_fc["status"] == INCONCLUSIVE  # holds for 1 of 2 methods: no majority
+    assert "filter size" not in " ".join(f)  # no filter-size result: a fixed architecture, not asked
+    write("svm-linear-local", "dataset", "conv", 0.65, 0.02, 0.5)
+    write("svm-linear-local", "dataset", "fc", 0.50, 0.02, 0.5)
+    write("svm-rbf-local", "filter_size", "fc", 0.30, 0.02, 1 / 3)  # [0.28, 0.32]: below 1/3
+    write("svm-rbf-local", "filter_size", "all", 0.90, 0.05, 1 / 3)  # all weights: must not count for FC alone
+    f = findings("cfg", tmp_path)
+    assert f["the dataset is read better from conv than from FC weights (local windows)"]["status"] == REPRODUCED
+    assert f["the filter size is readable from FC weights alone (local windows)"]["status"] == NOT_REPRODUCED
+    write("svm-rbf-local", "filter_size", "fc", 0.45, 0.05, 1 / 3)  # [0.40, 0.50] above 1/3
+    f = findings("cfg", tmp_path)
+    assert f["the filter size is readable from FC weights alone (local windows)"]["status"] == REPRODUCED
+    write("hparams-baseline", "filter_size", "all", 0.48, 0.05, 1 / 3)  # the confound reads it as well
+    f = findings("cfg", tmp_path)
+    assert f["the filter size is readable from FC weights alone (local windows)"]["status"] == INCONCLUSIVE

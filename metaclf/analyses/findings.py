@@ -95,6 +95,19 @@ def readable(res: dict[tuple[str, str], dict[str, Any]], target: str) -> dict[st
     return {"status": verdict([sign]), "evidence": rows}
 
 
+def part_contrast(parts: dict[str, dict[tuple[str, str], dict[str, Any]]], target: str,
+                  stronger: str, weaker: str) -> dict[str, Any]:
+    """Finding (Sec. 5.3): ``target`` is read better from windows of ``stronger`` weights than
+    of ``weaker`` ones, by every local method trained on both parts (the paper: the dataset
+    footprint is more pronounced in the conv layers)."""
+    a, b = parts.get(stronger, {}), parts.get(weaker, {})
+    both = sorted(m for (m, t) in a if t == target and (m, t) in b and m != "hparams-baseline")
+    signs = [above(a[(m, target)]["ci95"], b[(m, target)]["ci95"]) for m in both]
+    rows = [f"{m}: {stronger} {store.cell(a[(m, target)])} vs {weaker} {store.cell(b[(m, target)])}" for m in both]
+    return {"status": verdict(signs),
+            "evidence": rows or [f"no local method has {target} results on both {stronger} and {weaker} windows"]}
+
+
 def map_findings(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Findings of the initialization map: readable early; accuracy falls over training in
     the first and the last layers (first and last quarter of the positions)."""
@@ -166,6 +179,11 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
             if labels:
                 f[f"local DMC > RBF SVM > linear SVM on local windows ({', '.join(labels)})"] = method_order(
                     found, [dmc, *LOCAL_ORDER[1:]])
+    f["the dataset is read better from conv than from FC weights (local windows)"] = part_contrast(
+        parts, "dataset", "conv", "fc")
+    if any(t == "filter_size" for _, t in everything):  # random architectures only
+        fc_only = {**parts.get("fc", {}), **{k: v for k, v in res.items() if k[0] == "hparams-baseline"}}
+        f["the filter size is readable from FC weights alone (local windows)"] = readable(fc_only, "filter_size")
     maps = out / config / "maps-initialization.json"
     if maps.exists():
         f.update(map_findings(json.loads(maps.read_text())))
