@@ -192,6 +192,33 @@ def test_test_batch_bn_normalizes_each_batch_by_its_own_statistics():
         dmc_mod.predict_proba(model, u, "cpu", bn_stats="moving")
 
 
+def test_test_population_bn_is_one_batch_of_test_statistics_then_each_input_alone():
+    """AdaBN (``test-population``): one batch of ≤ 64 test inputs gives BN exactly that batch's
+    statistics, so it classifies as the test-batch evaluation does; it is blind to a common
+    rescaling like it; with more inputs each one is classified alone (the same prediction
+    whichever inputs share its batch), and BN's stored statistics come back untouched."""
+    torch.manual_seed(0)
+    model = dmc_mod.local_dmc(256, 3, dmc_mod.DMC_PROFILES["mini"])
+    norms = [m for m in model.modules() if isinstance(m, TFBatchNorm)]
+    for m in norms:
+        m.running_mean.fill_(0.1)
+        m.running_var.fill_(0.5)
+    u = np.random.default_rng(1).standard_normal((200, 256)).astype(np.float32)
+    one_batch = 100 * u[:50]
+    adabn = dmc_mod.predict_proba(model, one_batch, "cpu", bn_stats="test-population")
+    np.testing.assert_allclose(adabn, dmc_mod.predict_proba(model, one_batch, "cpu", bn_stats="test-batch"), atol=1e-4)
+    np.testing.assert_allclose(dmc_mod.predict_proba(model, 100 * one_batch, "cpu", bn_stats="test-population"),
+                               adabn, atol=1e-4)
+    assert np.abs(adabn - dmc_mod.predict_proba(model, one_batch, "cpu")).max() > 0.05
+    # 200 inputs: 3 shuffled batches set the statistics; the prediction of an input is then
+    # the same in eval mode whether it is evaluated in 4 batches of 64 or 7 of 32
+    big = dmc_mod.predict_proba(model, 100 * u, "cpu", batch_size=64, bn_stats="test-population", seed=5)
+    small = dmc_mod.predict_proba(model, 100 * u, "cpu", batch_size=32, bn_stats="test-population", seed=5)
+    np.testing.assert_allclose(big, small, atol=1e-6)
+    assert all(float(m.running_mean[0]) == np.float32(0.1) and float(m.running_var[0]) == np.float32(0.5)
+               for m in norms) and not model.training
+
+
 def _run(module: str, *args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, env=env)
 

@@ -86,8 +86,10 @@ def add_dmc_args(p: argparse.ArgumentParser) -> None:
                         "index in θ (where in the network the window lies); beyond the paper")
     p.add_argument("--bn-stats", default="population", type=choice(list(BN_STATS)),
                    help="how BatchNorm normalizes at evaluation: population (statistics of training inputs, "
-                        "ours) or test-batch (each shuffled mini-batch of test inputs by its own statistics, "
-                        "as the authors' code); training and its checkpoint are the same for both")
+                        "ours), test-batch (each shuffled mini-batch of test inputs by its own statistics, "
+                        "as the authors' code) or test-population (the statistics of all test inputs, then "
+                        "each input alone: AdaBN, beyond the paper); training and its checkpoint are the "
+                        "same for all three; results other than population's are saved as <method>@<bn-stats>")
 
 
 def add_rounds_arg(p: argparse.ArgumentParser, default: int | None) -> None:

@@ -33,9 +33,9 @@ from . import add_dmc_args, add_rounds_arg, add_window_args, choice, command_par
 
 
 def result_name(method: str, params: dict[str, Any]) -> str:
-    """The name a result is saved and tabled under: the method's, with ``@test-batch`` when its
-    BatchNorm evaluates on test-batch statistics (training is the same: the two evaluations of
-    a DMC share its checkpoint and sit side by side in the table)."""
+    """The name a result is saved and tabled under: the method's, with ``@test-batch`` or
+    ``@test-population`` when its BatchNorm evaluates on statistics of test inputs (training is
+    the same: the evaluations of a DMC share its checkpoint and sit side by side in the table)."""
     bn = params.get("bn_stats", "population")
     return method if bn == "population" else f"{method}@{bn}"
 
