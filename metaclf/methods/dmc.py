@@ -327,8 +327,7 @@ def predict_proba(model: DMC, inputs: np.ndarray, device: str, batch_size: int =
         raise ValueError(f"bn_stats {bn_stats!r} is not valid: expected {' or '.join(BN_STATS)}")
     model.eval()
     n = len(inputs)
-    in_order = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    groups = in_order
+    groups = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
     if bn_stats != "population":
         shuffled = np.array_split(np.random.default_rng(seed).permutation(n), max(1, n // BATCH_SIZE))
         norms = [m for m in model.modules() if isinstance(m, TFBatchNorm)]
