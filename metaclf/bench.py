@@ -2,7 +2,10 @@
 
 Feature extraction (the 16 statistics over 10 windows of 5,000 weights per θ) in weights/s,
 next to numpy's plain ``np.sort`` of the same windows (the floor for exact percentiles) in
-the same run; and local DMC training samples/s (mini and paper widths) on the device.
+the same run; and local DMC training samples/s (mini and paper widths) on the device, next
+to the same network with torch's ``MaxPool1d`` and BN layers that track moving averages
+(``*_vs_torch_layers``: the speed-up of :class:`~metaclf.methods.dmc.PairMaxPool` and of
+leaving those averages to precise BN).
 """
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ import torch
 
 from nws_datasets.architecture import Layout
 from nws_datasets.cli import positive_int, run_main
+from nws_datasets.cnn import TFBatchNorm
 from nws_datasets.space import FIXED_ARCHITECTURE
 
-from .methods.dmc import DMC_PROFILES, local_dmc
+from .methods.dmc import DMC, DMC_PROFILES, PairMaxPool, local_dmc
 from .recipe import LOCAL_FEATURE_WINDOWS as W
 from .recipe import SUBSET_SIZE as S
 from .features import local_features
@@ -33,8 +37,21 @@ def _timed(fn, repeat: int = 3) -> float:
     return best
 
 
-def dmc_samples_per_s(profile: str, device: str, seconds: float) -> float:
-    model = local_dmc(S, 5, DMC_PROFILES[profile]).to(device)
+def with_torch_layers(model: DMC) -> DMC:
+    """The baseline of the DMC speed: ``model`` with torch's ``MaxPool1d`` and BN layers that
+    keep moving averages in training (what the DMC was built with before; same outputs)."""
+    for i, m in enumerate(model.net):
+        if isinstance(m, PairMaxPool):
+            model.net[i] = torch.nn.MaxPool1d(2)
+        elif isinstance(m, TFBatchNorm):
+            m.track_running_stats = True
+    return model
+
+
+def dmc_samples_per_s(profile: str, device: str, seconds: float, baseline: bool = False) -> float:
+    """Local DMC training throughput (64-window steps) after 2 warm-up steps, over ``seconds``."""
+    model = local_dmc(S, 5, DMC_PROFILES[profile])
+    model = (with_torch_layers(model) if baseline else model).to(device)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     x, y = torch.randn(64, 1, S, device=device), torch.randint(0, 5, (64,), device=device)
     n, start = 0, None
@@ -70,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
            "features_weights_per_s": round(n_win_weights / t_feat), "np_sort_weights_per_s": round(n_win_weights / t_sort),
            "features_vs_np_sort": round(t_sort / t_feat, 3)}
     for profile in ("mini", "paper"):
-        out[f"local_dmc_{profile}_train_samples_per_s"] = round(dmc_samples_per_s(profile, args.device, args.seconds), 1)
+        ours, base = (dmc_samples_per_s(profile, args.device, args.seconds, b) for b in (False, True))
+        out[f"local_dmc_{profile}_train_samples_per_s"] = round(ours, 1)
+        out[f"local_dmc_{profile}_vs_torch_layers"] = round(ours / base, 3)
     print(json.dumps(out))
     return 0
 

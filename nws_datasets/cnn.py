@@ -79,20 +79,25 @@ class TFBatchNorm(nn.Module):
     the same way; only the running-variance update (biased) and the initial γ differ.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, track_running_stats: bool = True):
         super().__init__()
+        #: False: training mode leaves the running statistics alone (same output, one reduction
+        #: less per call), for a network whose population statistics are set after training
+        #: (the DMCs' precise BN, :func:`metaclf.methods.dmc.precise_bn`)
+        self.track_running_stats = track_running_stats
         self.weight = nn.Parameter(torch.empty(channels).normal_(1.0, BN_GAMMA_STD))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
+        if self.training and self.track_running_stats:
             dims = [0] + list(range(2, x.ndim))
             with torch.no_grad():
                 var, mean = torch.var_mean(x, dims, correction=0)
                 self.running_mean.lerp_(mean, 1 - BN_DECAY)
                 self.running_var.lerp_(var, 1 - BN_DECAY)
+        if self.training:
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, BN_EPS)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, BN_EPS)
 

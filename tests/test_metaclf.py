@@ -1,4 +1,5 @@
 """Meta-classifiers: statistics, windows, balancing, DMCs, and an end-to-end run on a tiny NWS."""
+import copy
 import json
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def test_dmc_layers_follow_the_authors_model_py():
 
     m = dmc_mod.local_dmc(5000, 3, dmc_mod.DMC_PROFILES["paper"])
     kinds = [type(x).__name__ for x in m.net]
-    assert kinds[:4] == ["Conv1d", "ReLU", "TFBatchNorm", "MaxPool1d"]
+    assert kinds[:4] == ["Conv1d", "ReLU", "TFBatchNorm", "PairMaxPool"]
     fc = kinds.index("Linear")
     assert kinds[fc:fc + 4] == ["Linear", "ReLU", "TFBatchNorm", "Dropout"] and kinds[-1] == "Linear"
     bn = next(x for x in m.net if isinstance(x, TFBatchNorm))
@@ -135,6 +136,41 @@ def test_dmc_layers_follow_the_authors_model_py():
     w = m.net[0].weight.detach()
     sigma = (2 / (5 + 8 * 5)) ** 0.5 / 0.87962566  # fan_in 1·5, fan_out 8·5, truncated at 2σ
     assert float(w.abs().max()) <= 2 * sigma + 1e-6
+
+
+def test_pair_max_pool_gives_torch_max_pool_values_and_gradients_ties_included():
+    """The DMC's faster pool against torch's own MaxPool1d(2): ReLU then BN make runs of equal
+    values (every zero maps to one value), so ties are the common case, not a corner."""
+    rng = np.random.default_rng(0)
+    for x0 in (np.zeros((2, 3, 9)), rng.integers(-2, 3, (4, 5, 11)), rng.standard_normal((3, 2, 10))):
+        a = torch.tensor(x0, dtype=torch.float32, requires_grad=True)
+        b = a.detach().clone().requires_grad_()
+        ya, yb = torch.nn.MaxPool1d(2)(a), dmc_mod.PairMaxPool()(b)
+        g = torch.from_numpy(rng.standard_normal(ya.shape).astype(np.float32))
+        (ya * g).sum().backward()
+        (yb * g).sum().backward()
+        assert ya.shape == yb.shape == (*x0.shape[:2], x0.shape[2] // 2)
+        assert torch.equal(ya, yb) and torch.equal(a.grad, b.grad)
+
+
+def test_dmc_training_leaves_bn_running_statistics_to_precise_bn_and_matches_tracking_bn():
+    """Same outputs and gradients as BN that tracks moving averages; its buffers stay untouched
+    (precise BN sets them after training, so updating them every step was wasted work)."""
+    torch.manual_seed(0)
+    ours = dmc_mod.local_dmc(256, 3, dmc_mod.DMC_PROFILES["mini"])
+    tracking = copy.deepcopy(ours)
+    for m in tracking.modules():
+        if isinstance(m, TFBatchNorm):
+            m.track_running_stats = True
+    x = torch.randn(8, 1, 256)
+    for net in (ours, tracking):
+        torch.manual_seed(1)  # the same dropout masks
+        net.train()
+        net(x).sum().backward()
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(ours.parameters(), tracking.parameters()))
+    bns = [(m, t) for m, t in zip(ours.modules(), tracking.modules()) if isinstance(m, TFBatchNorm)]
+    assert all(torch.all(m.running_mean == 0) and torch.all(m.running_var == 1) for m, _ in bns)
+    assert all(not torch.all(t.running_mean == 0) for _, t in bns)
 
 
 def test_precise_bn_sets_the_population_statistics_of_the_training_inputs():
