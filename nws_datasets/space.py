@@ -91,15 +91,21 @@ class Profile:
     val_images: int | None = None
     test_images: int | None = None
     train_eval_images: int = 10000  #: fixed training subset on which train accuracy is measured
+    #: images per forward pass when measuring accuracy (eval mode: each image's logits are the
+    #: same bit for bit at any batch of ≥ 8 images, tested); large for a GPU, cache-sized for a
+    #: CPU core
     eval_batch_size: int = 1000
 
 
+#: the CPU profiles' evaluation batch: 200 images evaluated 2.2× faster than 1,000 on one core
+#: of the development machine (their activations fit the caches), with the same logits
+CPU_EVAL_BATCH = 200
 PROFILES: dict[str, Profile] = {
     "paper": Profile("paper"),
     "mini": Profile("mini", max_epochs=20, train_images_per_epoch=512, val_images=200,
-                    test_images=300, train_eval_images=200),
+                    test_images=300, train_eval_images=200, eval_batch_size=CPU_EVAL_BATCH),
     "cpu": Profile("cpu", max_epochs=80, train_images_per_epoch=320, val_images=300,
-                   test_images=1000, train_eval_images=500),
+                   test_images=1000, train_eval_images=500, eval_batch_size=CPU_EVAL_BATCH),
 }
 
 

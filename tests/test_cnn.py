@@ -130,3 +130,29 @@ def test_model_from_record_accepts_class_label_indices_and_checks_the_layout():
     assert torch.equal(rebuilt(x), net(x))
     with pytest.raises(ValueError, match="layout"):
         model_from_record({**record, "filter_size": 0})
+
+
+def test_eval_logits_do_not_depend_on_the_evaluation_batch_size():
+    """The CPU profiles measure accuracy 200 images at a time (remainders of 100), the paper's
+    1,000: in eval mode every image's logits must be the same bit for bit (BN uses its stored
+    statistics). Measured: batches of 8 or more agree exactly; batches of 1–7 may differ in the
+    last bit (other kernels), which no profile uses."""
+    from nws_datasets.cnn import accuracy, to_input
+    from nws_datasets.space import PROFILES
+
+    torch.manual_seed(0)
+    net = NWSCNN(HP)
+    for b in net.blocks.values():  # stored BN statistics away from the initial 0 / 1
+        if b.bn is not None:
+            b.bn.running_mean.uniform_(-0.5, 0.5)
+            b.bn.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    images = torch.randint(0, 256, (1000, 32, 32, 3), dtype=torch.uint8)
+    labels = torch.randint(0, 20, (1000,))
+    with torch.inference_mode():
+        whole = net(to_input(images))
+        for size in (PROFILES["cpu"].eval_batch_size, 100, 64):
+            parts = torch.cat([net(to_input(images[i:i + size])) for i in range(0, 1000, size)])
+            assert torch.equal(parts, whole), size
+    assert accuracy(net, images, labels, 200) == accuracy(net, images, labels, 1000) \
+        == int((whole.argmax(1) == labels).sum()) / 1000
