@@ -178,3 +178,38 @@ def test_fig4_part_findings_compare_conv_with_fc_windows_and_read_filter_size_fr
     write("hparams-baseline", "filter_size", "all", 0.48, 0.05, 1 / 3)  # the confound reads it as well
     f = findings("cfg", tmp_path)
     assert f["the filter size is readable from FC weights alone (local windows)"]["status"] == INCONCLUSIVE
+
+
+def test_target_rankings_are_decided_per_part_with_every_dmc_evaluation_a_method(tmp_path):
+    """Fig. 4's conv-only and FC-only DMCs get the initialization and batch-size rankings of
+    their own; a DMC evaluated with test-batch BN votes beside the population-BN one."""
+    import json
+
+    from metaclf import store
+    from metaclf.analyses.findings import findings
+
+    def write(method, target, part, acc, half, chance):
+        res = {"method": method, "target": target, "config": "cfg", "part": part, "accuracy_mean": acc,
+               "ci95": [acc - half, acc + half], "chance": chance, "test": {"models": 40}}
+        path = store.result_path(tmp_path, "cfg", method, target, part)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res))
+
+    # conv windows only: above chance, (x - c) / (1 - c): initialization 0.80 [0.74, 0.86] (chance 1/3),
+    # dataset 0.32 [0.24, 0.40] (chance 1/2), batch size 0.12 [0.05, 0.19] (chance 1/4)
+    for m in ("dmc-local@test-batch", "svm-rbf-local"):
+        write(m, "initialization", "conv", 0.8667, 0.04, 1 / 3)
+        write(m, "dataset", "conv", 0.66, 0.04, 0.5)
+        write(m, "batch_size", "conv", 0.34, 0.05, 0.25)
+    write("dmc-local", "initialization", "conv", 0.60, 0.04, 1 / 3)  # 0.40 [0.34, 0.46]: overlaps the dataset
+    write("dmc-local", "dataset", "conv", 0.66, 0.04, 0.5)
+    f = findings("cfg", tmp_path)
+    init = f["initialization is the most locally distinguishable target (conv weights only)"]
+    assert init["status"] == REPRODUCED  # holds for 2 of 3 methods, reversed for none
+    assert [row.split(":")[0] for row in init["evidence"]] == ["dmc-local", "dmc-local@test-batch", "svm-rbf-local"]
+    assert f["batch size is the hardest target (conv weights only)"]["status"] == REPRODUCED  # 2 of 2 that have it
+    assert f["initialization is the most locally distinguishable target"]["status"] == INCONCLUSIVE  # no "all" results
+    assert not any("fc weights only" in name for name in f)
+    write("svm-rbf-local", "dataset", "conv", 0.98, 0.01, 0.5)  # 0.96: now above initialization for one method
+    f = findings("cfg", tmp_path)
+    assert f["initialization is the most locally distinguishable target (conv weights only)"]["status"] == INCONCLUSIVE

@@ -80,6 +80,13 @@ def extreme_target(res: dict[tuple[str, str], dict[str, Any]], methods: list[str
     return {"status": verdict(signs), "evidence": rows or [none]}
 
 
+def local_methods(res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The local methods with results in ``res``, in :data:`LOCAL_ORDER`, each DMC evaluation
+    (``dmc-local``, ``dmc-local@test-batch``, …) a method of its own."""
+    found = {m for m, _ in res if m.split("@")[0] in LOCAL_ORDER}
+    return sorted(found, key=lambda m: (LOCAL_ORDER.index(m.split("@")[0]), m))
+
+
 def readable(res: dict[tuple[str, str], dict[str, Any]], target: str) -> dict[str, Any]:
     """Finding: ``target`` is read above chance (the best method per its interval's low end)."""
     found = [(m, r) for (m, t), r in res.items() if t == target and m != "hparams-baseline"]
@@ -162,14 +169,20 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     everything = store.load_results(out).get(config, {})
     parts = store.by_part(everything)
     res = parts.get("all", {})
-    local_methods = [m for m in LOCAL_ORDER if any(k[0] == m for k in res)]
     f: dict[str, dict[str, Any]] = {
         "local DMC > RBF SVM > linear SVM on local windows": method_order(res, LOCAL_ORDER),
-        "initialization is the most locally distinguishable target": extreme_target(res, local_methods,
+        "initialization is the most locally distinguishable target": extreme_target(res, local_methods(res),
                                                                                      "initialization", True),
-        "batch size is the hardest target": extreme_target(res, local_methods, "batch_size", False),
+        "batch size is the hardest target": extreme_target(res, local_methods(res), "batch_size", False),
         "the dataset is readable from the weights": readable(everything, "dataset"),
     }
+    # the same two rankings on windows of conv or FC weights only (Fig. 4's other DMCs)
+    for part, found in parts.items():
+        if part != "all":
+            for name, target, highest in (("initialization is the most locally distinguishable target",
+                                           "initialization", True),
+                                          ("batch size is the hardest target", "batch_size", False)):
+                f[f"{name} ({part} weights only)"] = extreme_target(found, local_methods(found), target, highest)
     # Fig. 4 also trains local DMCs on conv or FC weights only; a DMC evaluated with test-batch
     # BN statistics (the authors' evaluation, ``dmc-local@test-batch``) gets rows of its own
     for part, found in parts.items():
