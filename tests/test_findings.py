@@ -1,4 +1,5 @@
 """The findings table decides from confidence intervals by fixed rules; each case is worked by hand."""
+import functools
 import numpy as np
 
 from metaclf.analyses.findings import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, extreme_target, map_findings,
@@ -142,20 +143,25 @@ def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path)
     assert summarize_with_findings(tmp_path) + "\n" == md
 
 
-def test_fig4_part_findings_compare_conv_with_fc_windows_and_read_filter_size_from_fc(tmp_path):
-    """Sec. 5.3: the dataset footprint is stronger in conv weights than in FC weights, and the
-    filter size is readable from FC weights alone; decided per method from the intervals."""
+def write_result(out, method, target, part, acc, half, chance):
+    """A result JSON of config ``cfg`` with accuracy ``acc`` ± ``half`` (its 95% CI)."""
     import json
 
     from metaclf import store
+
+    res = {"method": method, "target": target, "config": "cfg", "part": part, "accuracy_mean": acc,
+           "ci95": [acc - half, acc + half], "chance": chance, "test": {"models": 40}}
+    path = store.result_path(out, "cfg", method, target, part)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res))
+
+
+def test_fig4_part_findings_compare_conv_with_fc_windows_and_read_filter_size_from_fc(tmp_path):
+    """Sec. 5.3: the dataset footprint is stronger in conv weights than in FC weights, and the
+    filter size is readable from FC weights alone; decided per method from the intervals."""
     from metaclf.analyses.findings import findings
 
-    def write(method, target, part, acc, half, chance):
-        res = {"method": method, "target": target, "config": "cfg", "part": part, "accuracy_mean": acc,
-               "ci95": [acc - half, acc + half], "chance": chance, "test": {"models": 40}}
-        path = store.result_path(tmp_path, "cfg", method, target, part)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res))
+    write = functools.partial(write_result, tmp_path)
 
     write("dmc-local", "dataset", "conv", 0.70, 0.04, 0.5)  # [0.66, 0.74]
     write("dmc-local", "dataset", "fc", 0.55, 0.04, 0.5)  # [0.51, 0.59]: wholly below
@@ -183,17 +189,9 @@ def test_fig4_part_findings_compare_conv_with_fc_windows_and_read_filter_size_fr
 def test_target_rankings_are_decided_per_part_with_every_dmc_evaluation_a_method(tmp_path):
     """Fig. 4's conv-only and FC-only DMCs get the initialization and batch-size rankings of
     their own; a DMC evaluated with test-batch BN votes beside the population-BN one."""
-    import json
-
-    from metaclf import store
     from metaclf.analyses.findings import findings
 
-    def write(method, target, part, acc, half, chance):
-        res = {"method": method, "target": target, "config": "cfg", "part": part, "accuracy_mean": acc,
-               "ci95": [acc - half, acc + half], "chance": chance, "test": {"models": 40}}
-        path = store.result_path(tmp_path, "cfg", method, target, part)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res))
+    write = functools.partial(write_result, tmp_path)
 
     # conv windows only: above chance, (x - c) / (1 - c): initialization 0.80 [0.74, 0.86] (chance 1/3),
     # dataset 0.32 [0.24, 0.40] (chance 1/2), batch size 0.12 [0.05, 0.19] (chance 1/4)
