@@ -1,5 +1,6 @@
 """The findings table decides from confidence intervals by fixed rules; each case is worked by hand."""
 import functools
+
 import numpy as np
 
 from metaclf.analyses.findings import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, extreme_target, map_findings,
