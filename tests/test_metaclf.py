@@ -153,20 +153,25 @@ def test_pair_max_pool_gives_torch_max_pool_values_and_gradients_ties_included()
         assert torch.equal(ya, yb) and torch.equal(a.grad, b.grad)
 
 
-def test_dmc_training_leaves_bn_running_statistics_to_precise_bn_and_matches_tracking_bn():
-    """Same outputs and gradients as BN that tracks moving averages; its buffers stay untouched
-    (precise BN sets them after training, so updating them every step was wasted work)."""
+def test_dmc_training_leaves_bn_running_statistics_to_precise_bn_and_matches_torch_layers():
+    """Same outputs and gradients as the benchmark's baseline (torch's MaxPool1d, BN that tracks
+    moving averages); its BN buffers stay untouched (precise BN sets them after training, so
+    updating them every step was wasted work)."""
+    from metaclf.bench import with_torch_layers
+
     torch.manual_seed(0)
     ours = dmc_mod.local_dmc(256, 3, dmc_mod.DMC_PROFILES["mini"])
-    tracking = copy.deepcopy(ours)
-    for m in tracking.modules():
-        if isinstance(m, TFBatchNorm):
-            m.track_running_stats = True
+    pools = sum(isinstance(m, dmc_mod.PairMaxPool) for m in ours.net)
+    tracking = with_torch_layers(copy.deepcopy(ours))
+    assert pools == sum(isinstance(m, torch.nn.MaxPool1d) for m in tracking.net) == 4  # S = 256: three fixed pools and one adapted
     x = torch.randn(8, 1, 256)
+    outs = []
     for net in (ours, tracking):
         torch.manual_seed(1)  # the same dropout masks
         net.train()
-        net(x).sum().backward()
+        outs.append(net(x))
+        outs[-1].sum().backward()
+    assert torch.equal(outs[0], outs[1])
     assert all(torch.equal(p.grad, q.grad) for p, q in zip(ours.parameters(), tracking.parameters()))
     bns = [(m, t) for m, t in zip(ours.modules(), tracking.modules()) if isinstance(m, TFBatchNorm)]
     assert all(torch.all(m.running_mean == 0) and torch.all(m.running_var == 1) for m, _ in bns)
