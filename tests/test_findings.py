@@ -212,3 +212,26 @@ def test_target_rankings_are_decided_per_part_with_every_dmc_evaluation_a_method
     write("svm-rbf-local", "dataset", "conv", 0.98, 0.01, 0.5)  # 0.96: now above initialization for one method
     f = findings("cfg", tmp_path)
     assert f["initialization is the most locally distinguishable target (conv weights only)"]["status"] == INCONCLUSIVE
+
+
+def test_each_bn_evaluation_of_the_initialization_map_is_decided_on_rows_of_its_own(tmp_path):
+    """A flat map (ours) and a map that falls in the first and last layers (test-batch BN): the
+    same two map findings, each decided from its own map. 100 test models: half-width ≤ 0.098."""
+    import json
+
+    from metaclf.analyses.findings import findings
+
+    write_result(tmp_path, "dmc-local", "initialization", "all", 0.7, 0.02, 1 / 3)
+    flat = np.full((20, 8), 0.7)
+    falling = flat.copy()
+    falling[0, :2] = falling[0, -2:] = 0.95
+    falling[-1, :2] = falling[-1, -2:] = 0.5
+    for name, acc in (("maps-initialization.json", flat), ("maps@test-batch-initialization.json", falling)):
+        (tmp_path / "cfg" / name).write_text(json.dumps({"accuracy": acc.tolist(), "chance": 1 / 3, "test_models": 100}))
+    f = findings("cfg", tmp_path)
+    fall = "initialization accuracy falls over training in the first and last layers"
+    assert f[fall]["status"] == INCONCLUSIVE
+    assert f[f"{fall} (DMC with test-batch BN)"]["status"] == REPRODUCED
+    assert f[f"{fall} (DMC with test-batch BN)"]["evidence"][0] == "first layers: 0.950 at initialization → 0.500 at the end"
+    early = "initialization readable early in training (first quarter of the snapshots)"
+    assert f[early]["status"] == f[f"{early} (DMC with test-batch BN)"]["status"] == REPRODUCED

@@ -197,9 +197,11 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     if any(t == "filter_size" for _, t in everything):  # random architectures only
         fc_only = {**parts.get("fc", {}), **{k: v for k, v in res.items() if k[0] == "hparams-baseline"}}
         f["the filter size is readable from FC weights alone (local windows)"] = readable(fc_only, "filter_size")
-    maps = out / config / "maps-initialization.json"
-    if maps.exists():
-        f.update(map_findings(json.loads(maps.read_text())))
+    # the initialization map of each DMC evaluation (maps-…, maps@test-batch-…): rows of its own
+    for maps in sorted((out / config).glob("maps*-initialization.json")):
+        bn = maps.name[len("maps"):-len("-initialization.json")].lstrip("@")
+        for name, v in map_findings(json.loads(maps.read_text())).items():
+            f[f"{name} (DMC with {bn} BN)" if bn else name] = v
     reg = out / config / "report" / "regression.json"
     if reg.exists():
         r = json.loads(reg.read_text())
