@@ -401,7 +401,8 @@ def test_resume_removes_temp_files_and_retrains_a_file_that_fails_its_checksum(t
 def _mains():
     from importlib import import_module
 
-    names = ["metaclf.svm", "metaclf.local", "metaclf.global", "metaclf.maps", "metaclf.all", "metaclf.results",
+    names = ["metaclf.svm", "metaclf.local", "metaclf.global", "metaclf.maps", "metaclf.batchmix", "metaclf.all",
+             "metaclf.results",
              "metaclf.report", "metaclf.trainstats", "metaclf.regress", "metaclf.embed", "metaclf.bench",
              "nws_datasets.push", "nws_datasets.export", "nws_datasets.authors", "nws_datasets.bench",
              "train.generate", "train.bench"]
@@ -459,6 +460,8 @@ BAD = [  # (command, argv, what the one-line message must say)
     ("metaclf.global", ["--seed", "-1"], "--seed: -1 must be in 0.."),
     ("metaclf.maps", ["--positions", "1"], "--positions 1 must be ≥ 2"),
     ("metaclf.maps", ["--subset-size", "0"], "--subset-size: 0 must be a positive integer"),
+    ("metaclf.batchmix", ["--bn-stats", "test-batch"], "unrecognized arguments: --bn-stats"),
+    ("metaclf.batchmix", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
     ("metaclf.all", ["--methods", "magic"], "'magic' is not valid"),
     ("metaclf.all", ["--out", "FILE"], "is a file, expected a folder"),
     ("metaclf.results", ["--out", "MISSING"], "does not exist"),

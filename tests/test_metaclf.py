@@ -328,6 +328,17 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "maps-augmentation.json").read_text() == ours  # never overwritten by the other evaluation
     assert np.asarray(json.loads((out / "maps@test-batch-augmentation.json").read_text())["accuracy"]).shape == (20, 3)
+    # the batch-make-up diagnostic: the same checkpoint, four evaluations; ours and the
+    # authors' equal the results the local command saved
+    r = _run("metaclf.batchmix", *common, "--steps", "4", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert ckpt.stat().st_mtime_ns == trained
+    mix = json.loads((out / "batchmix-augmentation.json").read_text())
+    assert mix["steps"] == 4 and mix["test"] == local["test"]
+    assert list(mix["evaluations"]) == ["population", "test-population", "test-batch", "test-batch, one class per batch"]
+    for name, saved in (("population", local), ("test-batch", tb)):
+        assert mix["evaluations"][name]["accuracy_mean"] == saved["accuracy_mean"]
+        assert mix["evaluations"][name]["confusion_matrix"] == saved["confusion_matrix"]
 
 
 def test_score_counts_every_window_balanced_over_classes_and_labels_the_per_model_vote():
@@ -487,3 +498,51 @@ def test_position_channel_is_each_weights_index_over_theta_length():
     whole = make("dmc-global-pos").inputs_of(records, np.arange(2))
     np.testing.assert_allclose(whole[:, 1], np.arange(length) / length * np.ones((2, 1)), rtol=1e-6)
 
+
+
+def test_batch_dependence_exposes_a_network_that_judges_windows_against_their_batch_mates():
+    """Worked by hand. One BN layer (γ 1, β 0, stored mean 1, var 1), then the window mean w
+    and logits (−w, w). Class 0 windows are all 0, class 1 all 1, 128 of each.
+    - population: class 0 → −1 → class 0; class 1 → 0, a tie → class 0: accuracy 0.5.
+    - test-population: statistics of all test windows (mean ≈ 0.5): both right, 1.0.
+    - shuffled test batches hold both classes: both right, 1.0.
+    - one class per batch: every window equals its batch mean → 0, a tie → class 0: 0.5."""
+    from types import SimpleNamespace
+
+    from metaclf.analyses.batchmix import batch_dependence, class_batches
+
+    class Judge(torch.nn.Module):  # a DMC's interface: its layers in ``net``
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(TFBatchNorm(1, track_running_stats=False), torch.nn.AdaptiveAvgPool1d(1),
+                                           torch.nn.Flatten(), torch.nn.Linear(1, 2))
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = Judge()
+    net = model.net
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[0].running_mean.fill_(1.0)
+        net[-1].weight.copy_(torch.tensor([[-1.0], [1.0]]))
+        net[-1].bias.zero_()
+    labels = np.repeat([0, 1], 128)
+    x = np.repeat(labels.astype(np.float32)[:, None, None], 50, axis=2)  # [256, 1, 50]
+
+    class Records(SimpleNamespace):
+        def __len__(self):
+            return len(self.labels)
+
+    test = Records(labels=labels, model_id=np.arange(256) // 2)
+    dmc = SimpleNamespace(model_=model, classes_=np.array([0, 1]), device="cpu", random_state=0,
+                          positions=lambda: np.array([0.0]), windows=lambda records, rows, u: x[rows])
+    found = batch_dependence(dmc, test, ["a", "b"])
+    assert {k: v["accuracy_mean"] for k, v in found.items()} == {
+        "population": 0.5, "test-population": 1.0, "test-batch": 1.0, "test-batch, one class per batch": 0.5}
+    assert found["test-batch, one class per batch"]["per_class_accuracy"] == {"a": 1.0, "b": 0.0}
+    assert net[0].running_mean.item() == 1.0  # the stored statistics are left as they were
+    batches = class_batches(labels, seed=0)
+    assert [len(b) for b in batches] == [64, 64, 64, 64]
+    assert all(len(set(labels[b])) == 1 for b in batches)
+    assert sorted(np.concatenate(batches)) == list(range(256))

@@ -75,7 +75,9 @@ def size_list(text: str) -> list[int]:
     return sizes
 
 
-def add_dmc_args(p: argparse.ArgumentParser) -> None:
+def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
+    """The DMC options; ``bn_stats=False`` leaves out ``--bn-stats`` (for commands that run
+    every evaluation)."""
     p.add_argument("--steps", type=positive_int, help="optimizer steps (default: the profile's schedule)")
     p.add_argument("--device", default="cpu", type=choice(["cpu", "cuda"]), help="cpu or cuda (default cpu)")
     p.add_argument("--profile", type=choice(list(DMC_PROFILES)),
@@ -84,6 +86,8 @@ def add_dmc_args(p: argparse.ArgumentParser) -> None:
                    help="raw (the paper); raw+standardized, raw+sorted or raw+position add a second channel: "
                         "each window standardized, sorted (its quantile function), or each weight's relative "
                         "index in θ (where in the network the window lies); beyond the paper")
+    if not bn_stats:
+        return
     p.add_argument("--bn-stats", default="population", type=choice(list(BN_STATS)),
                    help="how BatchNorm normalizes at evaluation: population (statistics of training inputs, "
                         "ours), test-batch (each shuffled mini-batch of test inputs by its own statistics, "
@@ -111,7 +115,7 @@ def dmc_params(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda was asked for but torch.cuda.is_available() is False")
     return {"profile": args.profile or ("paper" if args.device == "cuda" else "mini"), "steps": args.steps,
-            "device": args.device, "bn_stats": args.bn_stats}
+            "device": args.device, "bn_stats": getattr(args, "bn_stats", "population")}
 
 
 def entry(module: str, main: Callable[[list[str] | None], int]) -> None:

@@ -19,13 +19,14 @@ from nws_datasets.space import TARGETS, get_config
 from nws_datasets.storage import write_json
 
 from .. import recipe, store
+from ..analyses.batchmix import batch_dependence
 from ..analyses.embed import embed as embed_analysis
 from ..analyses.findings import summarize_with_findings
 from ..analyses.maps import performance_map, plot_map
 from ..analyses.regress import regress as regress_analysis
 from ..analyses.report import report as report_analysis
 from ..analyses.trainstats import training_statistics
-from ..data import DataError, TargetError, check_target
+from ..data import DataError, TargetError, check_target, load_split
 from ..evaluate import evaluate
 from ..methods import METHODS, dmc_method
 from ..methods.svm import FEATURE_SETS, KERNELS
@@ -201,6 +202,37 @@ def maps(argv: list[str] | None = None) -> int:
     acc = np.asarray(m["accuracy"])
     print(f"map {args.target}: mean {acc.mean():.3f}, last snapshot {acc[-1].mean():.3f}, first {acc[0].mean():.3f} "
           f"(chance {m['chance']:.3f}) -> {out}")
+    return 0
+
+
+def batchmix(argv: list[str] | None = None) -> int:
+    """How much of a local DMC's test-batch accuracy comes from its batch-mates (beyond the paper):
+    the DMC (trained, or resumed from its checkpoint in --out) evaluated with BatchNorm on
+    population statistics, on all test windows (AdaBN), on shuffled class-mixed test batches
+    (the authors' evaluation) and on test batches that each hold one true class; written to
+    <out>/<config>/batchmix-<target>[-<part>].json."""
+    p = command_parser("python -m metaclf.batchmix", batchmix.__doc__, target="initialization")
+    add_window_args(p)
+    add_dmc_args(p, bn_stats=False)
+    args = p.parse_args(argv)
+    classes = target_classes(p, args)
+    method, params = dmc_method("local", args.inputs), dmc_params(p, args)
+    trained = store.result_path(args.out, args.config, method, args.target, args.part)
+    res, fitted = evaluate(method, args.config, args.target, data_dir=args.data_dir, seed=args.seed,
+                           converged_only=not args.include_unconverged,
+                           checkpoint=trained.with_suffix(f".s{args.subset_size}"), return_estimators=True,
+                           subset_size=args.subset_size, part=args.part, **params)
+    dmc = fitted[0]
+    test = dmc.usable(load_split(args.config, "test", args.target, dmc.snapshots, args.data_dir,
+                                 not args.include_unconverged), "test")
+    test = test.subset(np.isin(test.labels, dmc.classes_))  # the classes it was trained on
+    found = batch_dependence(dmc, test, classes, args.seed)
+    out = args.out / args.config / f"batchmix-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
+    write_json(out, {"config": args.config, "target": args.target, "part": args.part, "method": method,
+                     "steps": res["history"][-1]["step"], "train": res["train"], "test": res["test"],
+                     "evaluations": found})
+    print(f"{args.target}: " + ", ".join(f"{k} {store.cell(v)}" for k, v in found.items())
+          + f" (chance {res['chance']:.3f}) -> {out}")
     return 0
 
 

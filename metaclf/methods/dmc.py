@@ -328,7 +328,8 @@ def train(model: DMC, sample: Sampler, labels: np.ndarray, steps: int, checkpoin
 
 @torch.inference_mode()
 def predict_proba(model: DMC, inputs: np.ndarray, device: str, batch_size: int = 256,
-                  bn_stats: str = "population", seed: int = 0) -> np.ndarray:
+                  bn_stats: str = "population", seed: int = 0,
+                  batches: list[np.ndarray] | None = None) -> np.ndarray:
     """Softmax probabilities of inputs [N, (C,) L], dropout off.
 
     ``bn_stats="population"``: BN normalizes with its population statistics (eval mode).
@@ -337,7 +338,9 @@ def predict_proba(model: DMC, inputs: np.ndarray, device: str, batch_size: int =
     of about :data:`BATCH_SIZE`. ``"test-population"`` (AdaBN, Li et al. 2017): BN's statistics
     are first set to the average of those batches' statistics, then every input is classified
     in eval mode, independently of its batch-mates. BN's stored statistics are restored after
-    either test evaluation.
+    either test evaluation. ``batches`` (index arrays covering the inputs) replaces the
+    shuffled batches of both, e.g. to test what a batch's make-up does
+    (:mod:`metaclf.analyses.batchmix`).
     """
     if bn_stats not in BN_STATS:
         raise ValueError(f"bn_stats {bn_stats!r} is not valid: expected {' or '.join(BN_STATS)}")
@@ -345,7 +348,8 @@ def predict_proba(model: DMC, inputs: np.ndarray, device: str, batch_size: int =
     n = len(inputs)
     groups = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
     if bn_stats != "population":
-        shuffled = np.array_split(np.random.default_rng(seed).permutation(n), max(1, n // BATCH_SIZE))
+        shuffled = batches if batches is not None else np.array_split(np.random.default_rng(seed).permutation(n),
+                                                                      max(1, n // BATCH_SIZE))
         norms = [m for m in model.modules() if isinstance(m, TFBatchNorm)]
         stored = [(m.running_mean.clone(), m.running_var.clone()) for m in norms]
         if bn_stats == "test-batch":
