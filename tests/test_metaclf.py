@@ -339,6 +339,10 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     for name, saved in (("population", local), ("test-batch", tb)):
         assert mix["evaluations"][name]["accuracy_mean"] == saved["accuracy_mean"]
         assert mix["evaluations"][name]["confusion_matrix"] == saved["confusion_matrix"]
+    # beside the results, it is not taken for one: the tables are rewritten as before
+    r = _run("metaclf.results", "--out", str(tmp_path), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "results.md").read_text().count("| augmentation |") == table.count("| augmentation |")
 
 
 def test_score_counts_every_window_balanced_over_classes_and_labels_the_per_model_vote():

@@ -228,7 +228,8 @@ def batchmix(argv: list[str] | None = None) -> int:
     test = test.subset(np.isin(test.labels, dmc.classes_))  # the classes it was trained on
     found = batch_dependence(dmc, test, classes, args.seed)
     out = args.out / args.config / f"batchmix-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
-    write_json(out, {"config": args.config, "target": args.target, "part": args.part, "method": method,
+    # "dmc", not "method": this is not a result of the tables (metaclf.store.load_results)
+    write_json(out, {"config": args.config, "target": args.target, "part": args.part, "dmc": method,
                      "steps": res["history"][-1]["step"], "train": res["train"], "test": res["test"],
                      "evaluations": found})
     print(f"{args.target}: " + ", ".join(f"{k} {store.cell(v)}" for k, v in found.items())
