@@ -173,6 +173,17 @@ def _varies(target: str, config: str) -> bool:
         return False
 
 
+def trained_local_dmc(args: argparse.Namespace, method: str, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The local DMC of the command line ``args``, trained or resumed from its checkpoint in
+    --out (the one ``metaclf.local`` writes), and evaluated: (its result, the fitted estimator)."""
+    trained = store.result_path(args.out, args.config, method, args.target, args.part)
+    res, fitted = evaluate(method, args.config, args.target, data_dir=args.data_dir, seed=args.seed,
+                           converged_only=not args.include_unconverged,
+                           checkpoint=trained.with_suffix(f".s{args.subset_size}"), return_estimators=True,
+                           subset_size=args.subset_size, part=args.part, **params)
+    return res, fitted[0]
+
+
 def maps(argv: list[str] | None = None) -> int:
     """Performance map (Fig. 5): a local DMC (trained, or resumed from its checkpoint in --out)
     evaluated at every window position and every snapshot of the test models."""
@@ -185,15 +196,11 @@ def maps(argv: list[str] | None = None) -> int:
     if args.positions < 2:
         p.error(f"--positions {args.positions} must be ≥ 2")
     method, params = dmc_method("local", args.inputs), dmc_params(p, args)
-    trained = store.result_path(args.out, args.config, method, args.target, args.part)
-    res, fitted = evaluate(method, args.config, args.target, data_dir=args.data_dir, seed=args.seed,
-                           converged_only=not args.include_unconverged,
-                           checkpoint=trained.with_suffix(f".s{args.subset_size}"), return_estimators=True,
-                           subset_size=args.subset_size, part=args.part, **params)
+    res, dmc = trained_local_dmc(args, method, params)
     name = result_name(method, params)
     res["method"] = name
     store.save(store.result_path(args.out, args.config, name, args.target, args.part), res)
-    m = performance_map(fitted[0], args.config, args.target, args.positions, args.data_dir,
+    m = performance_map(dmc, args.config, args.target, args.positions, args.data_dir,
                         not args.include_unconverged)
     bn = name[len(method):]  # '' or '@test-batch': a map of the other evaluation never overwrites ours
     out = args.out / args.config / f"maps{bn}-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
@@ -217,12 +224,7 @@ def batchmix(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     classes = target_classes(p, args)
     method, params = dmc_method("local", args.inputs), dmc_params(p, args)
-    trained = store.result_path(args.out, args.config, method, args.target, args.part)
-    res, fitted = evaluate(method, args.config, args.target, data_dir=args.data_dir, seed=args.seed,
-                           converged_only=not args.include_unconverged,
-                           checkpoint=trained.with_suffix(f".s{args.subset_size}"), return_estimators=True,
-                           subset_size=args.subset_size, part=args.part, **params)
-    dmc = fitted[0]
+    res, dmc = trained_local_dmc(args, method, params)
     test = dmc.usable(load_split(args.config, "test", args.target, dmc.snapshots, args.data_dir,
                                  not args.include_unconverged), "test")
     test = test.subset(np.isin(test.labels, dmc.classes_))  # the classes it was trained on
