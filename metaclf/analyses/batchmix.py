@@ -60,19 +60,18 @@ def batch_dependence(dmc: LocalDMC, test: WeightSet, classes: list[str], seed: i
     95% CI over test models, per-class accuracy, per-model accuracy).
     """
     rows = np.arange(len(test))
-    width = int(dmc.classes_.max()) + 1
+    one_class = class_batches(test.labels, seed)
+    scores = {name: np.full((len(dmc.positions()), len(test), int(dmc.classes_.max()) + 1), -np.inf)
+              for name in EVALUATIONS}
+    for k, u in enumerate(dmc.positions()):
+        x = dmc.windows(test, rows, np.full(len(test), u))  # gathered once, scored every way
+        for name, s in scores.items():
+            s[k][:, dmc.classes_] = (
+                predict_proba(dmc.model_, x, dmc.device, bn_stats="test-batch", batches=one_class) if name == ONE_CLASS
+                else predict_proba(dmc.model_, x, dmc.device, bn_stats=name, seed=dmc.random_state))
     out: dict[str, Any] = {}
-    for name in EVALUATIONS:
-        scores = np.full((len(dmc.positions()), len(test), width), -np.inf)
-        for k, u in enumerate(dmc.positions()):
-            x = dmc.windows(test, rows, np.full(len(test), u))
-            if name == ONE_CLASS:
-                p = predict_proba(dmc.model_, x, dmc.device, bn_stats="test-batch",
-                                  batches=class_batches(test.labels, seed))
-            else:
-                p = predict_proba(dmc.model_, x, dmc.device, bn_stats=name, seed=dmc.random_state)
-            scores[k][:, dmc.classes_] = p
-        res = score([scores], test.labels, test.model_id, classes, seed)
+    for name, s in scores.items():
+        res = score([s], test.labels, test.model_id, classes, seed)
         out[name] = {"what": EVALUATIONS[name], **{k: res[k] for k in ("accuracy_mean", "ci95", "chance",
                                                                         "per_class_accuracy", "confusion_matrix")},
                      "per_model": {k: res["per_model"][k] for k in ("accuracy_mean", "ci95")}}
