@@ -124,8 +124,8 @@ def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path)
     from metaclf.analyses.findings import summarize_with_findings
     from metaclf.cli.commands import results
 
-    for method, acc in {"dmc-local": 0.60, "dmc-local@test-batch": 0.35, "svm-rbf-local": 0.40,
-                        "svm-linear-local": 0.30}.items():
+    for method, acc in {"dmc-local": 0.60, "dmc-local@test-batch": 0.35, "dmc-local-ln": 0.50,
+                        "svm-rbf-local": 0.40, "svm-linear-local": 0.30}.items():
         res = {"method": method, "target": "activation", "config": "cfg", "part": "conv", "accuracy_mean": acc,
                "ci95": [acc - 0.02, acc + 0.02], "chance": 0.25, "test": {"models": 40}}
         path = store.result_path(tmp_path, "cfg", method, "activation", "conv")
@@ -138,6 +138,9 @@ def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path)
     # the authors' test-batch evaluation is decided on its own row: 0.35 lies below the RBF SVM's 0.40
     assert ("| local DMC > RBF SVM > linear SVM on local windows (conv weights only, DMC with test-batch BN) "
             "| **not reproduced** | activation: dmc-local@test-batch 0.350") in md
+    # so is the DMC beyond the paper that normalizes each input alone: 0.50 lies above 0.40
+    assert ("| local DMC > RBF SVM > linear SVM on local windows (conv weights only, DMC with per-input "
+            "normalization) | **reproduced** | activation: dmc-local-ln 0.500") in md
     # the all-weights order has no results here: undecided, never reproduced
     assert ("| local DMC > RBF SVM > linear SVM on local windows | **inconclusive** | no target has results of all of "
             "dmc-local, svm-rbf-local, svm-linear-local |") in md
@@ -216,7 +219,8 @@ def test_target_rankings_are_decided_per_part_with_every_dmc_evaluation_a_method
 
 def test_each_bn_evaluation_of_the_initialization_map_is_decided_on_rows_of_its_own(tmp_path):
     """A flat map (ours) and a map that falls in the first and last layers (test-batch BN): the
-    same two map findings, each decided from its own map. 100 test models: half-width ≤ 0.098."""
+    same two map findings, each decided from its own map; so are the maps of DMCs beyond the
+    paper (``maps-ln-…``, ``maps-std-…``). 100 test models: half-width ≤ 0.098."""
     import json
 
     from metaclf.analyses.findings import findings
@@ -226,7 +230,8 @@ def test_each_bn_evaluation_of_the_initialization_map_is_decided_on_rows_of_its_
     falling = flat.copy()
     falling[0, :2] = falling[0, -2:] = 0.95
     falling[-1, :2] = falling[-1, -2:] = 0.5
-    for name, acc in (("maps-initialization.json", flat), ("maps@test-batch-initialization.json", falling)):
+    for name, acc in (("maps-initialization.json", flat), ("maps@test-batch-initialization.json", falling),
+                      ("maps-ln-initialization.json", falling[::-1]), ("maps-std-initialization.json", flat)):
         (tmp_path / "cfg" / name).write_text(json.dumps({"accuracy": acc.tolist(), "chance": 1 / 3, "test_models": 100}))
     f = findings("cfg", tmp_path)
     fall = "initialization accuracy falls over training in the first and last layers"
@@ -235,3 +240,6 @@ def test_each_bn_evaluation_of_the_initialization_map_is_decided_on_rows_of_its_
     assert f[f"{fall} (DMC with test-batch BN)"]["evidence"][0] == "first layers: 0.950 at initialization → 0.500 at the end"
     early = "initialization readable early in training (first quarter of the snapshots)"
     assert f[early]["status"] == f[f"{early} (DMC with test-batch BN)"]["status"] == REPRODUCED
+    # a DMC beyond the paper: its own rows (a map that rises over training reverses the fall)
+    assert f[f"{fall} (DMC with per-input normalization)"]["status"] == NOT_REPRODUCED
+    assert f[f"{fall} (dmc-local-std)"]["status"] == INCONCLUSIVE

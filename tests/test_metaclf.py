@@ -260,6 +260,47 @@ def test_test_population_bn_is_one_batch_of_test_statistics_then_each_input_alon
                for m in norms) and not model.training
 
 
+def test_per_input_normalization_classifies_each_window_alone():
+    """``norm="layer"`` (beyond the paper): each conv layer's output is normalized over its own
+    channels and positions, worked here in numpy; an input's logits in training mode are the
+    same in a batch as alone, where BatchNorm's depend on the batch; Table 3's count loses only
+    BN's moving statistics (2 × 6,200 channels); nothing of BN's evaluation applies; untrained,
+    it cannot tell a window from the window scaled."""
+    from metaclf.methods import make
+
+    torch.manual_seed(0)
+    x = torch.as_tensor(np.random.default_rng(2).standard_normal((16, 1, 256)).astype(np.float32))
+    ln = dmc_mod.local_dmc(256, 3, dmc_mod.DMC_PROFILES["mini"], norm="layer")
+    assert not any(isinstance(m, TFBatchNorm) for m in ln.modules())
+    conv, norm = ln.net[0], ln.net[2]
+    h = torch.relu(conv(x)).detach().numpy()
+    mean, var = h.mean((1, 2), keepdims=True), h.var((1, 2), keepdims=True)
+    np.testing.assert_allclose(norm(torch.as_tensor(h)).detach().numpy(), (h - mean) / np.sqrt(var + 1e-5), atol=1e-5)
+    bn = dmc_mod.local_dmc(256, 3, dmc_mod.DMC_PROFILES["mini"])
+    for net, alone in ((ln, True), (bn, False)):
+        net.train()
+        for m in net.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.eval()
+        together = net(x)[:4]
+        by_itself = torch.cat([net(x[i:i + 2]) for i in (0, 2)])  # BN needs two inputs to train
+        assert (float((together - by_itself).abs().max().detach()) < 1e-5) == alone
+    # with zero biases (as initialized) ReLU and the normalization make it blind to a window's
+    # scale: it can learn the scale only through its biases
+    ln.eval()
+    np.testing.assert_allclose(ln(3 * x).detach().numpy(), ln(x).detach().numpy(), atol=1e-4)
+    paper = dmc_mod.DMC_PROFILES["paper"]
+    assert dmc_mod.n_weights(dmc_mod.local_dmc(5000, 5, paper, norm="layer")) == 10_407_685 - 2 * 6_200
+    with pytest.raises(ValueError, match="bn_stats 'test-batch' needs a DMC with BatchNorm"):
+        dmc_mod.predict_proba(ln, x.numpy(), "cpu", bn_stats="test-batch")
+    w = np.random.default_rng(0).standard_normal((40, 300)).astype(np.float32)
+    y = np.arange(40) % 2
+    with pytest.raises(ValueError, match="bn_stats 'test-population' needs norm 'batch'"):
+        make("dmc-local-ln", subset_size=100, steps=2, bn_stats="test-population").fit(w, y)
+    with pytest.raises(ValueError, match="norm 'group' is not valid"):
+        make("dmc-local", subset_size=100, steps=2, norm="group").fit(w, y)
+
+
 def _run(module: str, *args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, env=env)
 
@@ -343,6 +384,21 @@ def test_end_to_end_on_a_tiny_generated_nws(tiny_nws, tmp_path):
     r = _run("metaclf.results", "--out", str(tmp_path), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "results.md").read_text().count("| augmentation |") == table.count("| augmentation |")
+    # per-input normalization (beyond the paper): a DMC of its own, filed as dmc-local-ln, with
+    # a checkpoint and a map of its own; the paper's checkpoint does not record the option, so
+    # checkpoints written before it still resume
+    from metaclf.checkpoint import read_state
+
+    assert "norm" not in read_state(ckpt)["settings"]
+    for module, extra in (("metaclf.local", []), ("metaclf.maps", ["--positions", "3"])):
+        r = _run(module, *common, "--steps", "4", "--norm", "layer", *extra, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+    ln = json.loads((out / "dmc-local-ln-augmentation.json").read_text())
+    assert ln["params"]["norm"] == "layer" and ln["test"] == local["test"] and ln["n_weights"] < local["n_weights"]
+    assert read_state(out / "dmc-local-ln-augmentation.s5000.r0.ckpt")["settings"]["norm"] == "layer"
+    assert (out / "maps-augmentation.json").read_text() == ours
+    assert np.asarray(json.loads((out / "maps-ln-augmentation.json").read_text())["accuracy"]).shape == (20, 3)
+    assert "dmc-local-ln" in (tmp_path / "results.md").read_text()
 
 
 def test_score_counts_every_window_balanced_over_classes_and_labels_the_per_model_vote():
@@ -421,8 +477,9 @@ def test_every_method_reads_a_separable_target_and_none_reads_noise(monkeypatch,
     monkeypatch.setattr(ev, "load_split", fake_load)
     fast = {"dmc-local": {"steps": 60, "subset_size": 500}, "dmc-global": {"steps": 100},
             "svm-linear-local": {"subset_size": 500}, "svm-rbf-local": {"subset_size": 500}}
-    for method in ("svm-linear-global", "svm-rbf-global", "svm-linear-layerwise", "svm-linear-local",
-                   "svm-rbf-local", "dmc-local", "hparams-baseline") + (("dmc-global",) if separable else ()):
+    methods = ("svm-linear-global", "svm-rbf-global", "svm-linear-layerwise", "svm-linear-local", "svm-rbf-local",
+               "dmc-local", "hparams-baseline")
+    for method in methods + (("dmc-global",) if separable else ()):
         res = ev.evaluate(method, "c_fixed_mini", "augmentation", rounds=2 if method.startswith("svm") else 1,
                           **fast.get(method, {}))
         assert res["test"]["models"] == 16 and res["chance"] == 0.5

@@ -26,6 +26,17 @@ from .. import store
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 #: the local methods, in the order the paper finds them (Fig. 4)
 LOCAL_ORDER = ["dmc-local", "svm-rbf-local", "svm-linear-local"]
+#: local DMCs beyond the paper's recipe whose results get rows of their own → how rows name them
+LOCAL_VARIANTS = {"dmc-local-ln": "DMC with per-input normalization"}
+
+
+def dmc_label(method: str) -> str:
+    """How findings rows name a local DMC other than the paper's recipe: '' for ``dmc-local``,
+    'DMC with test-batch BN' for ``dmc-local@test-batch``, 'DMC with per-input normalization'
+    for ``dmc-local-ln``, its registry name for another (``dmc-local-std``)."""
+    base, _, bn = method.partition("@")
+    return ", ".join(filter(None, [LOCAL_VARIANTS.get(base, "" if base == LOCAL_ORDER[0] else base),
+                                   f"DMC with {bn} BN" if bn else ""]))
 
 
 def above(a: list[float], b: list[float]) -> int:
@@ -83,8 +94,9 @@ def extreme_target(res: dict[tuple[str, str], dict[str, Any]], methods: list[str
 def local_methods(res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """The local methods with results in ``res``, in :data:`LOCAL_ORDER`, each DMC evaluation
     (``dmc-local``, ``dmc-local@test-batch``, …) a method of its own."""
-    found = {m for m, _ in res if m.split("@")[0] in LOCAL_ORDER}
-    return sorted(found, key=lambda m: (LOCAL_ORDER.index(m.split("@")[0]), m))
+    family = LOCAL_ORDER[:1] + list(LOCAL_VARIANTS) + LOCAL_ORDER[1:]
+    found = {m for m, _ in res if m.split("@")[0] in family}
+    return sorted(found, key=lambda m: (family.index(m.split("@")[0]), m))
 
 
 def readable(res: dict[tuple[str, str], dict[str, Any]], target: str) -> dict[str, Any]:
@@ -184,11 +196,11 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
                                           ("batch size is the hardest target", "batch_size", False)):
                 f[f"{name} ({part} weights only)"] = extreme_target(found, local_methods(found), target, highest)
     # Fig. 4 also trains local DMCs on conv or FC weights only; a DMC evaluated with test-batch
-    # BN statistics (the authors' evaluation, ``dmc-local@test-batch``) gets rows of its own
+    # BN statistics (the authors' evaluation, ``dmc-local@test-batch``) or one beyond the paper
+    # (:data:`LOCAL_VARIANTS`) gets rows of its own
     for part, found in parts.items():
-        for dmc in sorted({m for m, _ in found if m.split("@")[0] == LOCAL_ORDER[0]}):
-            _, _, bn = dmc.partition("@")
-            labels = [f"{part} weights only"] * (part != "all") + [f"DMC with {bn} BN"] * bool(bn)
+        for dmc in sorted({m for m, _ in found if m.split("@")[0] in LOCAL_ORDER[:1] + list(LOCAL_VARIANTS)}):
+            labels = [f"{part} weights only"] * (part != "all") + [dmc_label(dmc)] * bool(dmc_label(dmc))
             if labels:
                 f[f"local DMC > RBF SVM > linear SVM on local windows ({', '.join(labels)})"] = method_order(
                     found, [dmc, *LOCAL_ORDER[1:]])
@@ -197,11 +209,11 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     if any(t == "filter_size" for _, t in everything):  # random architectures only
         fc_only = {**parts.get("fc", {}), **{k: v for k, v in res.items() if k[0] == "hparams-baseline"}}
         f["the filter size is readable from FC weights alone (local windows)"] = readable(fc_only, "filter_size")
-    # the initialization map of each DMC evaluation (maps-…, maps@test-batch-…): rows of its own
+    # the initialization map of each local DMC (maps-…, maps@test-batch-…, maps-ln-…): rows of its own
     for maps in sorted((out / config).glob("maps*-initialization.json")):
-        bn = maps.name[len("maps"):-len("-initialization.json")].lstrip("@")
+        label = dmc_label(LOCAL_ORDER[0] + maps.name[len("maps"):-len("-initialization.json")])
         for name, v in map_findings(json.loads(maps.read_text())).items():
-            f[f"{name} (DMC with {bn} BN)" if bn else name] = v
+            f[f"{name} ({label})" if label else name] = v
     reg = out / config / "report" / "regression.json"
     if reg.exists():
         r = json.loads(reg.read_text())

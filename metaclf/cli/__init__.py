@@ -3,7 +3,7 @@
 Every command takes ``--config``, ``--data-dir`` and ``--out``; meta-classifier commands add
 ``--target``, ``--seed`` and ``--include-unconverged``, and, as they apply, the window options
 (``--part``, ``--subset-size``), the DMC options (``--steps``, ``--device``, ``--profile``,
-``--inputs``) and ``--rounds``. Values are validated by argparse types, so a bad one is a
+``--inputs``, ``--norm``) and ``--rounds``. Values are validated by argparse types, so a bad one is a
 one-line error with exit status 2. The commands themselves live in :mod:`metaclf.cli.commands`;
 ``python -m metaclf.<command>`` reaches them through a module of three lines.
 """
@@ -23,7 +23,7 @@ from nws_datasets.space import CONFIGS, TARGETS
 
 from .. import recipe
 from ..data import TargetError, check_target
-from ..methods.dmc import BN_STATS, DMC_PROFILES, INPUTS
+from ..methods.dmc import BN_STATS, DMC_PROFILES, INPUTS, NORMS
 
 DEFAULT_CONFIG = "c_fixed_mini"
 
@@ -75,17 +75,16 @@ def size_list(text: str) -> list[int]:
     return sizes
 
 
-def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
+def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True, variant: bool = True) -> None:
     """The DMC options; ``bn_stats=False`` leaves out ``--bn-stats`` (for commands that run
-    every evaluation)."""
+    every evaluation), ``variant=False`` ``--inputs`` and ``--norm`` (for commands that name
+    their methods)."""
     p.add_argument("--steps", type=positive_int, help="optimizer steps (default: the profile's schedule)")
     p.add_argument("--device", default="cpu", type=choice(["cpu", "cuda"]), help="cpu or cuda (default cpu)")
     p.add_argument("--profile", type=choice(list(DMC_PROFILES)),
                    help="mini (narrow, steps for a CPU) or paper; default: paper on cuda, mini on cpu")
-    p.add_argument("--inputs", default="raw", type=choice(list(INPUTS)),
-                   help="raw (the paper); raw+standardized, raw+sorted or raw+position add a second channel: "
-                        "each window standardized, sorted (its quantile function), or each weight's relative "
-                        "index in θ (where in the network the window lies); beyond the paper")
+    if variant:
+        add_variant_args(p)
     if not bn_stats:
         return
     p.add_argument("--bn-stats", default="population", type=choice(list(BN_STATS)),
@@ -94,6 +93,18 @@ def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True) -> None:
                         "as the authors' code) or test-population (the statistics of all test inputs, then "
                         "each input alone: AdaBN, beyond the paper); training and its checkpoint are the "
                         "same for all three; results other than population's are saved as <method>@<bn-stats>")
+
+
+def add_variant_args(p: argparse.ArgumentParser) -> None:
+    """Which local or global DMC: ``--inputs`` and ``--norm`` (the paper's: raw, batch)."""
+    p.add_argument("--inputs", default="raw", type=choice(list(INPUTS)),
+                   help="raw (the paper); raw+standardized, raw+sorted or raw+position add a second channel: "
+                        "each window standardized, sorted (its quantile function), or each weight's relative "
+                        "index in θ (where in the network the window lies); beyond the paper")
+    p.add_argument("--norm", default="batch", type=choice(list(NORMS)),
+                   help="batch (BatchNorm, the paper) or layer (each input normalized alone, over its own "
+                        "channels and positions: no batch statistics in training or evaluation; beyond the "
+                        "paper, results filed as <method>-ln)")
 
 
 def add_rounds_arg(p: argparse.ArgumentParser, default: int | None) -> None:
@@ -114,6 +125,8 @@ def dmc_params(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str
     """Estimator parameters from the DMC options (checks that cuda exists when asked for)."""
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda was asked for but torch.cuda.is_available() is False")
+    if getattr(args, "norm", "batch") != "batch" and getattr(args, "bn_stats", "population") != "population":
+        p.error(f"--bn-stats {args.bn_stats} needs --norm batch: --norm {args.norm} has no BatchNorm")
     return {"profile": args.profile or ("paper" if args.device == "cuda" else "mini"), "steps": args.steps,
             "device": args.device, "bn_stats": getattr(args, "bn_stats", "population")}
 

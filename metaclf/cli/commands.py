@@ -87,7 +87,7 @@ def local(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     target_classes(p, args)
     params = dmc_params(p, args)
-    method = dmc_method("local", args.inputs)
+    method = dmc_method("local", args.inputs, args.norm)
     rows = []
     for size in args.subset_size:
         sweep = len(args.subset_size) > 1
@@ -112,7 +112,7 @@ def global_(argv: list[str] | None = None) -> int:
     if not get_config(args.config).fixed_architecture:
         p.error(f"--config {args.config!r}: the global DMC needs a fixed architecture (c_fixed, c_fixed_cpu, "
                 "c_fixed_mini)")
-    _run(dmc_method("global", args.inputs), args, **dmc_params(p, args))
+    _run(dmc_method("global", args.inputs, args.norm), args, **dmc_params(p, args))
     return 0
 
 
@@ -140,7 +140,7 @@ def all_(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", type=method_list, default=method_list("svm,local,global,baseline"),
                    help="registry methods or groups: svm, local, global, baseline, beyond (default "
                         "svm,local,global,baseline)")
-    add_dmc_args(p)
+    add_dmc_args(p, variant=False)
     args = p.parse_args(argv)
     if args.target == "all":
         targets = [t for t in TARGETS if _varies(t, args.config)]
@@ -154,6 +154,8 @@ def all_(argv: list[str] | None = None) -> int:
         for method in args.methods:
             if METHODS[method].fixed_architecture and not fixed:
                 continue
+            if METHODS[method].params.get("norm", "batch") != "batch" and dmc["bn_stats"] != "population":
+                continue  # no BatchNorm to evaluate otherwise
             params = dmc if method.startswith("dmc") else {}
             if store.result_path(args.out, args.config, result_name(method, params), target).exists():
                 continue
@@ -195,15 +197,16 @@ def maps(argv: list[str] | None = None) -> int:
     target_classes(p, args)
     if args.positions < 2:
         p.error(f"--positions {args.positions} must be ≥ 2")
-    method, params = dmc_method("local", args.inputs), dmc_params(p, args)
+    method, params = dmc_method("local", args.inputs, args.norm), dmc_params(p, args)
     res, dmc = trained_local_dmc(args, method, params)
     name = result_name(method, params)
     res["method"] = name
     store.save(store.result_path(args.out, args.config, name, args.target, args.part), res)
     m = performance_map(dmc, args.config, args.target, args.positions, args.data_dir,
                         not args.include_unconverged)
-    bn = name[len(method):]  # '' or '@test-batch': a map of the other evaluation never overwrites ours
-    out = args.out / args.config / f"maps{bn}-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
+    # maps-…, maps@test-batch-…, maps-ln-…: the map of one DMC never overwrites another's
+    variant = name[len(dmc_method("local", "raw")):]
+    out = args.out / args.config / f"maps{variant}-{args.target}{'-' + args.part if args.part != 'all' else ''}.json"
     write_json(out, m)
     plot_map(m, out.with_suffix(".png"))
     acc = np.asarray(m["accuracy"])
@@ -223,7 +226,9 @@ def batchmix(argv: list[str] | None = None) -> int:
     add_dmc_args(p, bn_stats=False)
     args = p.parse_args(argv)
     classes = target_classes(p, args)
-    method, params = dmc_method("local", args.inputs), dmc_params(p, args)
+    if args.norm != "batch":
+        p.error(f"--norm {args.norm}: batchmix evaluates BatchNorm's statistics, and this DMC has none")
+    method, params = dmc_method("local", args.inputs, args.norm), dmc_params(p, args)
     res, dmc = trained_local_dmc(args, method, params)
     test = dmc.usable(load_split(args.config, "test", args.target, dmc.snapshots, args.data_dir,
                                  not args.include_unconverged), "test")

@@ -12,13 +12,14 @@ from typing import Any
 
 from .base import MetaClassifier
 from .baseline import HyperParameterBaseline
-from .dmc import INPUTS, GlobalDMC, LocalDMC
+from .dmc import INPUTS, NORMS, GlobalDMC, LocalDMC
 from .svm import SVMClassifier
 
 
-def dmc_method(kind: str, inputs: str) -> str:
-    """Registry name of the ``kind`` ('local' or 'global') DMC on ``inputs``: dmc-local, dmc-global-std, …"""
-    return f"dmc-{kind}{INPUTS[inputs][0]}"
+def dmc_method(kind: str, inputs: str, norm: str = "batch") -> str:
+    """Registry name of the ``kind`` ('local' or 'global') DMC on ``inputs`` with ``norm`` layers:
+    dmc-local, dmc-global-std, dmc-local-ln, …"""
+    return f"dmc-{kind}{INPUTS[inputs][0]}{NORMS[norm][0]}"
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,14 @@ METHODS: dict[str, Method] = {
     **{f"svm-{k}-{f}": Method(SVMClassifier, {"kernel": k, "features": f}, f"{k} SVM on {f} statistics",
                               fixed_architecture=f == "layerwise")
        for f in ("global", "layerwise", "local") for k in ("linear", "rbf")},
-    **{dmc_method(kind, inputs): Method(estimator, {"inputs": inputs} if inputs != "raw" else {},
-                                        f"{kind} DMC on {what}" + ("" if inputs == "raw" else " (beyond the paper)"),
-                                        paper=inputs == "raw", fixed_architecture=kind == "global")
+    **{dmc_method(kind, inputs, norm): Method(
+        estimator, {k: v for k, v in (("inputs", inputs), ("norm", norm)) if v not in ("raw", "batch")},
+        f"{kind} DMC on {what}" if (inputs, norm) == ("raw", "batch")
+        else f"{kind} DMC on {what.removesuffix(' (the paper)')}"
+        + ("" if norm == "batch" else ", each input normalized alone") + " (beyond the paper)",
+        paper=(inputs, norm) == ("raw", "batch"), fixed_architecture=kind == "global")
        for kind, estimator in (("local", LocalDMC), ("global", GlobalDMC))
-       for inputs, (_, what) in INPUTS.items()},
+       for inputs, (_, what) in INPUTS.items() for norm in NORMS},
     "hparams-baseline": Method(HyperParameterBaseline, {},
                                "confound baseline: the target from the other hyper-parameters, no weights",
                                paper=False),

@@ -47,6 +47,13 @@ percentiles, App. Fig. 17, which the raw channel gives the network only through 
 order statistics), or each weight's index in θ over θ's length (``raw+position``: which layer
 a window lies in, so that its scale can be judged against that layer's; the layer-wise SVMs,
 which see that, read optimizer and activation where the local ones do not).
+
+``norm="layer"`` (beyond the paper, registry names ``…-ln``) replaces every BatchNorm by a
+per-input normalization: GroupNorm with one group (each input over its own channels and
+positions) in the conv layers, LayerNorm in the FC layers. Training and evaluation then
+classify every window alone, so no evaluation of BN's statistics applies and none is needed;
+the price is that a common rescaling of a window reaches the network only through its
+biases (with zero biases ReLU and the normalization cancel it).
 """
 from __future__ import annotations
 
@@ -129,6 +136,11 @@ INPUTS = {"raw": ("", "raw weights (the paper)"),
           "raw+standardized": ("-std", "raw + standardized weights (each window to zero mean, unit variance)"),
           "raw+sorted": ("-sorted", "raw + sorted weights (each window's quantile function)"),
           "raw+position": ("-pos", "raw weights + each weight's relative index in θ (where in the network a window lies)")}
+#: the normalization layer of a DMC → (suffix of its registry name, what it is)
+NORMS = {"batch": ("", "BatchNorm (the paper)"),
+         "layer": ("-ln", "per-input normalization (LayerNorm over each input's channels and positions in the conv "
+                          "layers, over its features in the FC layers): every window is classified alone, in "
+                          "training as at evaluation (beyond the paper)")}
 
 
 def local_conv_spec(size: int) -> list[tuple[int, int]]:
@@ -158,13 +170,16 @@ class DMC(nn.Module):
     """
 
     def __init__(self, length: int, classes: int, conv: list[tuple[int, int]], width: float = 1.0, fc: int = 1024,
-                 dropout: float = 0.5, channels: int = 1):
+                 dropout: float = 0.5, channels: int = 1, norm: str = "batch"):
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm {norm!r} is not valid: expected {' or '.join(NORMS)}")
         layers: list[nn.Module] = []
         c_in = channels
         for c, pool in conv:
             c_out = max(MIN_CHANNELS, round(c * width))
-            layers += [nn.Conv1d(c_in, c_out, 5, padding=2), nn.ReLU(), TFBatchNorm(c_out, track_running_stats=False)]
+            layers += [nn.Conv1d(c_in, c_out, 5, padding=2), nn.ReLU(),
+                       TFBatchNorm(c_out, track_running_stats=False) if norm == "batch" else nn.GroupNorm(1, c_out)]
             if pool:
                 layers.append(PairMaxPool())
                 length //= 2
@@ -174,7 +189,9 @@ class DMC(nn.Module):
         f = c_in * length
         layers.append(nn.Flatten())
         for w in (fc, fc, fc, fc, 64):
-            layers += [nn.Linear(f, w), nn.ReLU(), TFBatchNorm(w, track_running_stats=False), nn.Dropout(dropout)]
+            layers += [nn.Linear(f, w), nn.ReLU(),
+                       TFBatchNorm(w, track_running_stats=False) if norm == "batch" else nn.LayerNorm(w),
+                       nn.Dropout(dropout)]
             f = w
         layers.append(nn.Linear(f, classes))
         self.net = nn.Sequential(*layers)
@@ -187,12 +204,12 @@ class DMC(nn.Module):
         return self.net(x)
 
 
-def local_dmc(size: int, classes: int, profile: DMCProfile, channels: int = 1) -> DMC:
-    return DMC(size, classes, local_conv_spec(size), profile.width, profile.fc, profile.dropout, channels)
+def local_dmc(size: int, classes: int, profile: DMCProfile, channels: int = 1, norm: str = "batch") -> DMC:
+    return DMC(size, classes, local_conv_spec(size), profile.width, profile.fc, profile.dropout, channels, norm)
 
 
-def global_dmc(length: int, classes: int, profile: DMCProfile, channels: int = 1) -> DMC:
-    return DMC(length, classes, GLOBAL_CONV, profile.width, profile.fc, profile.dropout, channels)
+def global_dmc(length: int, classes: int, profile: DMCProfile, channels: int = 1, norm: str = "batch") -> DMC:
+    return DMC(length, classes, GLOBAL_CONV, profile.width, profile.fc, profile.dropout, channels, norm)
 
 
 def to_channels(x: np.ndarray, inputs: str, position: np.ndarray | None = None) -> np.ndarray:
@@ -229,7 +246,10 @@ def n_weights(model: nn.Module) -> int:
 def precise_bn(model: DMC, sample: Sampler, n_records: int, rng: np.random.Generator, device: str,
                batches: int = BN_BATCHES, batch_size: int = BATCH_SIZE) -> None:
     """Set every BN layer's running mean and (biased) variance to the average of its batch
-    statistics over ``batches`` random mini-batches of training inputs, dropout off."""
+    statistics over ``batches`` random mini-batches of training inputs, dropout off (nothing
+    to do in a DMC without BatchNorm)."""
+    if not any(isinstance(m, TFBatchNorm) for m in model.modules()):
+        return
     set_bn_to_batch_means(model, (torch.as_tensor(sample(rng.choice(n_records, min(batch_size, n_records),
                                                                      replace=False), rng), device=device)
                                   for _ in range(batches)))
@@ -344,13 +364,15 @@ def predict_proba(model: DMC, inputs: np.ndarray, device: str, batch_size: int =
     """
     if bn_stats not in BN_STATS:
         raise ValueError(f"bn_stats {bn_stats!r} is not valid: expected {' or '.join(BN_STATS)}")
+    norms = [m for m in model.modules() if isinstance(m, TFBatchNorm)]
+    if bn_stats != "population" and not norms:
+        raise ValueError(f"bn_stats {bn_stats!r} needs a DMC with BatchNorm; this one normalizes each input alone")
     model.eval()
     n = len(inputs)
     groups = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
     if bn_stats != "population":
         shuffled = batches if batches is not None else np.array_split(np.random.default_rng(seed).permutation(n),
                                                                       max(1, n // BATCH_SIZE))
-        norms = [m for m in model.modules() if isinstance(m, TFBatchNorm)]
         stored = [(m.running_mean.clone(), m.running_var.clone()) for m in norms]
         if bn_stats == "test-batch":
             groups = shuffled
@@ -382,11 +404,23 @@ class _DMCEstimator(MetaClassifier):
             raise ValueError(f"profile {self.profile!r} is not valid: expected {', '.join(DMC_PROFILES)}")
         return DMC_PROFILES[self.profile]
 
+    def _network(self, build: Callable[..., DMC], length: int) -> DMC:
+        """The untrained network ``build(length, classes, profile, channels, norm)``; its initial
+        weights depend on the seed only."""
+        if self.norm not in NORMS:
+            raise ValueError(f"norm {self.norm!r} is not valid: expected {' or '.join(NORMS)}")
+        if self.norm != "batch" and self.bn_stats != "population":
+            raise ValueError(f"bn_stats {self.bn_stats!r} needs norm 'batch'; norm {self.norm!r} has no BatchNorm")
+        torch.manual_seed(self.random_state)
+        return build(length, len(self.classes_), self._profile(), len(self.inputs.split("+")), self.norm)
+
     def _train(self, net: DMC, sample: Sampler, records: WeightSet, y: np.ndarray) -> None:
         prof = self._profile()
         steps = self.steps or prof.steps(self.kind, len(y))
-        # what training depends on: not the checkpoint's path, nor how BN evaluates
-        params = {k: v for k, v in self.get_params().items() if k != "bn_stats"}
+        # what training depends on: not the checkpoint's path, nor how BN evaluates; the paper's
+        # norm is left out so that checkpoints written before the norm option still resume
+        params = {k: v for k, v in self.get_params().items()
+                  if k != "bn_stats" and not (k == "norm" and v == "batch")}
         settings = {**params, "checkpoint": None, "profile": asdict(prof),
                     "train_models": sorted(set(records.model_id.tolist()))}
         fit = train(net, sample, y, steps, Path(self.checkpoint) if self.checkpoint else None, settings,
@@ -406,7 +440,7 @@ class LocalDMC(_DMCEstimator):
     kind = "local"
 
     def __init__(self, subset_size: int = recipe.SUBSET_SIZE, part: str = "all", profile: str = "mini",
-                 steps: int | None = None, inputs: str = "raw", eval_positions: int | None = None,
+                 steps: int | None = None, inputs: str = "raw", norm: str = "batch", eval_positions: int | None = None,
                  bn_stats: str = "population", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | None = None):
         self.subset_size = subset_size
@@ -414,6 +448,7 @@ class LocalDMC(_DMCEstimator):
         self.profile = profile
         self.steps = steps
         self.inputs = inputs
+        self.norm = norm
         self.eval_positions = eval_positions
         self.bn_stats = bn_stats
         self.device = device
@@ -437,8 +472,7 @@ class LocalDMC(_DMCEstimator):
         return to_channels(windows_at(records, rows, starts, self.subset_size), self.inputs, position)
 
     def _fit(self, records: WeightSet, y: np.ndarray) -> None:
-        torch.manual_seed(self.random_state)  # the initial DMC weights depend on the seed only
-        net = local_dmc(self.subset_size, len(self.classes_), self._profile(), len(self.inputs.split("+")))
+        net = self._network(local_dmc, self.subset_size)
         self._train(net, lambda b, rng: self.windows(records, b, rng.random(len(b))), records, y)
 
     def positions(self) -> np.ndarray:
@@ -461,12 +495,13 @@ class GlobalDMC(_DMCEstimator):
     default_rounds = recipe.DMC_ROUNDS
     kind = "global"
 
-    def __init__(self, profile: str = "mini", steps: int | None = None, inputs: str = "raw",
+    def __init__(self, profile: str = "mini", steps: int | None = None, inputs: str = "raw", norm: str = "batch",
                  bn_stats: str = "population", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | None = None):
         self.profile = profile
         self.steps = steps
         self.inputs = inputs
+        self.norm = norm
         self.bn_stats = bn_stats
         self.device = device
         self.random_state = random_state
@@ -479,8 +514,7 @@ class GlobalDMC(_DMCEstimator):
     def _fit(self, records: WeightSet, y: np.ndarray) -> None:
         if not records.fixed:
             raise ValueError("the global DMC needs records of one fixed architecture")
-        torch.manual_seed(self.random_state)
-        net = global_dmc(records.weights.shape[1], len(self.classes_), self._profile(), len(self.inputs.split("+")))
+        net = self._network(global_dmc, records.weights.shape[1])
         self._train(net, lambda b, rng: self.inputs_of(records, b), records, y)
 
     def _window_scores(self, records: WeightSet) -> np.ndarray:
