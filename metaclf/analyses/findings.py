@@ -28,6 +28,7 @@ REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inco
 LOCAL_ORDER = ["dmc-local", "svm-rbf-local", "svm-linear-local"]
 #: local DMCs beyond the paper's recipe whose results get rows of their own → how rows name them
 LOCAL_VARIANTS = {"dmc-local-ln": "DMC with per-input normalization"}
+LOCAL_DMCS = LOCAL_ORDER[:1] + list(LOCAL_VARIANTS)  #: the paper's local DMC, then those beyond it
 
 
 def dmc_label(method: str) -> str:
@@ -94,7 +95,7 @@ def extreme_target(res: dict[tuple[str, str], dict[str, Any]], methods: list[str
 def local_methods(res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """The local methods with results in ``res``, in :data:`LOCAL_ORDER`, each DMC evaluation
     (``dmc-local``, ``dmc-local@test-batch``, …) a method of its own."""
-    family = LOCAL_ORDER[:1] + list(LOCAL_VARIANTS) + LOCAL_ORDER[1:]
+    family = LOCAL_DMCS + LOCAL_ORDER[1:]
     found = {m for m, _ in res if m.split("@")[0] in family}
     return sorted(found, key=lambda m: (family.index(m.split("@")[0]), m))
 
@@ -199,7 +200,7 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     # BN statistics (the authors' evaluation, ``dmc-local@test-batch``) or one beyond the paper
     # (:data:`LOCAL_VARIANTS`) gets rows of its own
     for part, found in parts.items():
-        for dmc in sorted({m for m, _ in found if m.split("@")[0] in LOCAL_ORDER[:1] + list(LOCAL_VARIANTS)}):
+        for dmc in sorted({m for m, _ in found if m.split("@")[0] in LOCAL_DMCS}):
             labels = [f"{part} weights only"] * (part != "all") + [dmc_label(dmc)] * bool(dmc_label(dmc))
             if labels:
                 f[f"local DMC > RBF SVM > linear SVM on local windows ({', '.join(labels)})"] = method_order(

@@ -406,9 +406,7 @@ class _DMCEstimator(MetaClassifier):
 
     def _network(self, build: Callable[..., DMC], length: int) -> DMC:
         """The untrained network ``build(length, classes, profile, channels, norm)``; its initial
-        weights depend on the seed only."""
-        if self.norm not in NORMS:
-            raise ValueError(f"norm {self.norm!r} is not valid: expected {' or '.join(NORMS)}")
+        weights depend on the seed only (an unknown ``norm`` is refused by :class:`DMC`)."""
         if self.norm != "batch" and self.bn_stats != "population":
             raise ValueError(f"bn_stats {self.bn_stats!r} needs norm 'batch'; norm {self.norm!r} has no BatchNorm")
         torch.manual_seed(self.random_state)
