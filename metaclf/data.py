@@ -107,16 +107,20 @@ def load_split(config: str, split: str, target: str, snapshots: tuple[int, ...],
                      {k: cols[k] for k in hp_names})
 
 
-def balanced_models(model_ids: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def balanced_models(model_ids: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                    per_class: int | None = None) -> np.ndarray:
     """Boolean mask of records whose model is in a random class-balanced subset of models.
 
-    Every class keeps K models, K being the size of the smallest class present; all records
-    (snapshots, windows) of a kept model are kept. Classes are drawn at random, not first-K.
+    Every class keeps K models, K being the size of the smallest class present, or
+    ``per_class`` where that is smaller (a learning curve's point); all records (snapshots,
+    windows) of a kept model are kept. Models are drawn at random, not first-K.
     """
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"per_class={per_class}: expected at least 1 model per class")
     models, first = np.unique(model_ids, return_index=True)
     model_labels = labels[first]
     classes, counts = np.unique(model_labels, return_counts=True)
-    k = counts.min()
+    k = counts.min() if per_class is None else min(counts.min(), per_class)
     keep = np.concatenate([rng.choice(models[model_labels == c], k, replace=False) for c in classes])
     return np.isin(model_ids, keep)
 

@@ -118,12 +118,13 @@ def score(window_scores: list[np.ndarray], labels: np.ndarray, model_ids: np.nda
 
 def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
              rounds: int | None = None, seed: int = 0, converged_only: bool = True,
-             checkpoint: Path | None = None, return_estimators: bool = False,
+             checkpoint: Path | None = None, return_estimators: bool = False, models_per_class: int | None = None,
              **params: Any) -> dict[str, Any] | tuple[dict[str, Any], list[MetaClassifier]]:
     """Train and test ``method`` (a registry name or an estimator) on ``config`` for ``target``.
 
     ``params`` override the method's parameters; ``rounds`` defaults to the method's (10 for
-    the SVMs, 1 for a DMC). A DMC checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and
+    the SVMs, 1 for a DMC). ``models_per_class`` caps the class-balanced training models of
+    every class (default: all of the smallest class; a point of a learning curve). A DMC checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and
     resumes from there.
     With ``return_estimators`` it returns (result, the fitted estimator of every round).
     Raises :class:`metaclf.data.DataError` when too few models qualify.
@@ -140,9 +141,9 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
                    for split in ("train", "test"))
     train, test = est.usable(train, "train"), est.usable(test, "test")
     train, test, left_out = drop_rare_classes(train, test, classes)
-    scores, fitted, train_models = [], [], []
+    scores, fitted, train_models, per_class = [], [], [], []
     for r in range(rounds):
-        keep = balanced_models(train.model_id, train.labels, np.random.default_rng(seed + r))
+        keep = balanced_models(train.model_id, train.labels, np.random.default_rng(seed + r), models_per_class)
         e = clone(est).set_params(random_state=seed + r)
         if checkpoint is not None and "checkpoint" in e.get_params():
             e.set_params(checkpoint=str(Path(checkpoint).with_name(f"{Path(checkpoint).name}.r{r}.ckpt")))
@@ -151,13 +152,15 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
         scores.append(e.window_scores(test))
         fitted.append(e)
         train_models.append(len(np.unique(sub.model_id)))
+        per_class.append(train_models[-1] // len(np.unique(sub.labels)))  # exact: the subset is balanced
     out = score(scores, test.labels, test.model_id, classes, seed)
     out.update({
         "method": name, "config": config, "target": target, "params": _jsonable(est.get_params()),
         "part": est.get_params().get("part", "all"), "rounds": rounds, "seed": seed,
         "snapshots": list(est.snapshots), "converged_only": converged_only,
         "train": {"models": int(len(np.unique(train.model_id))), "records": len(train),
-                  "balanced_models_per_round": train_models},
+                  "balanced_models_per_round": train_models,
+                  "models_per_class": per_class, "models_per_class_cap": models_per_class},
         "classes_left_out": left_out,
         "test": {"models": int(len(np.unique(test.model_id))), "records": len(test)},
     })

@@ -402,7 +402,7 @@ def _mains():
     from importlib import import_module
 
     names = ["metaclf.svm", "metaclf.local", "metaclf.global", "metaclf.maps", "metaclf.batchmix", "metaclf.all",
-             "metaclf.results",
+             "metaclf.results", "metaclf.learning_curve",
              "metaclf.report", "metaclf.trainstats", "metaclf.regress", "metaclf.embed", "metaclf.bench",
              "nws_datasets.push", "nws_datasets.export", "nws_datasets.authors", "nws_datasets.bench",
              "train.generate", "train.bench"]
@@ -469,6 +469,8 @@ BAD = [  # (command, argv, what the one-line message must say)
     ("metaclf.batchmix", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
     ("metaclf.all", ["--methods", "magic"], "'magic' is not valid"),
     ("metaclf.all", ["--out", "FILE"], "is a file, expected a folder"),
+    ("metaclf.learning_curve", ["--models", "0,4"], "'0,4' is not valid: expected integers ≥ 1"),
+    ("metaclf.learning_curve", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
     ("metaclf.results", ["--out", "MISSING"], "does not exist"),
     ("metaclf.results", ["--out", "RESULTS"], "svm-linear-global-optimizer.json: result file is not valid JSON"),
     ("metaclf.report", ["--config", "nope"], "'nope' is not valid"),

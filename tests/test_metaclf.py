@@ -106,6 +106,40 @@ def test_class_balancing_is_exact_and_random():
     assert len({tuple(np.flatnonzero(m)) for m in masks}) > 1
 
 
+def test_class_balancing_caps_models_per_class_for_learning_curves():
+    model_ids = np.repeat(np.arange(30), 3)  # three records per model
+    labels = np.repeat(np.array([0] * 12 + [1] * 10 + [2] * 8), 3)  # smallest class: 8 models
+    for cap, expected in ((3, 3), (8, 8), (50, 8)):
+        m = balanced_models(model_ids, labels, np.random.default_rng(0), per_class=cap)
+        kept = np.unique(model_ids[m])
+        assert np.bincount(labels[::3][kept], minlength=3).tolist() == [expected] * 3
+        assert m.sum() == 3 * 3 * expected
+    small = {tuple(np.flatnonzero(balanced_models(model_ids, labels, np.random.default_rng(s), per_class=2)))
+             for s in range(5)}
+    assert len(small) > 1  # which models is drawn at random
+    with pytest.raises(ValueError, match="per_class=0"):
+        balanced_models(model_ids, labels, np.random.default_rng(0), per_class=0)
+
+
+def test_learning_curve_on_a_tiny_nws(tiny_nws, tmp_path):
+    from metaclf.learning_curve import main
+    from metaclf.store import load_results
+
+    assert main(["--config", "c_fixed_mini", "--data-dir", str(tiny_nws), "--out", str(tmp_path), "--target",
+                 "augmentation", "--include-unconverged", "--features", "global", "--kernel", "linear",
+                 "--rounds", "2", "--models", "1,500,1000"]) == 0
+    path = tmp_path / "c_fixed_mini" / "learning_curve-svm-linear-global-augmentation.json"
+    curve = json.loads(path.read_text())
+    pts = curve["points"]
+    # 1 model per class, then every model the balance allows; 1000 is never reached
+    assert [p["all"] for p in pts] == [False, True] and pts[0]["models_per_class"] == 1
+    assert 1 <= pts[1]["models_per_class"] < 500
+    assert curve["chance"] == 0.5 and curve["test_models"] == 2 and curve["rounds"] == 2
+    assert all(p["ci95"][0] <= p["accuracy_mean"] <= p["ci95"][1] for p in pts)
+    assert path.with_suffix(".png").stat().st_size > 1000
+    assert load_results(tmp_path) == {}  # not a result of the tables
+
+
 def test_table_3_weight_counts_and_adaptive_pooling():
     paper = dmc_mod.DMC_PROFILES["paper"]
     assert dmc_mod.n_weights(dmc_mod.local_dmc(5000, 5, paper)) == 10_407_685

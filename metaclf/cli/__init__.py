@@ -64,15 +64,20 @@ def add_window_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
                        help=f"window size S (default {recipe.SUBSET_SIZE})")
 
 
-def size_list(text: str) -> list[int]:
-    """Comma-separated window sizes, each ≥ 16."""
-    try:
-        sizes = [int(s) for s in text.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 16:
-        raise argparse.ArgumentTypeError(f"{text!r} is not valid: expected integers ≥ 16, comma-separated")
-    return sizes
+def int_list(minimum: int) -> Callable[[str], list[int]]:
+    """An argparse type: comma-separated integers, each ≥ ``minimum``."""
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(s) for s in text.split(",")]
+        except ValueError:
+            values = []
+        if not values or min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not valid: expected integers ≥ {minimum}, comma-separated")
+        return values
+    return parse
+
+
+size_list = int_list(16)  #: window sizes of the subset-size sweep
 
 
 def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True, variant: bool = True) -> None:

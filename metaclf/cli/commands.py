@@ -22,6 +22,8 @@ from .. import recipe, store
 from ..analyses.batchmix import batch_dependence
 from ..analyses.embed import embed as embed_analysis
 from ..analyses.findings import summarize_with_findings
+from ..analyses.learning_curve import learning_curve as learning_curve_analysis
+from ..analyses.learning_curve import plot_learning_curve
 from ..analyses.maps import performance_map, plot_map
 from ..analyses.regress import regress as regress_analysis
 from ..analyses.report import report as report_analysis
@@ -30,7 +32,8 @@ from ..data import DataError, TargetError, check_target, load_split
 from ..evaluate import evaluate
 from ..methods import METHODS, dmc_method
 from ..methods.svm import FEATURE_SETS, KERNELS
-from . import add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, dmc_params, target_classes
+from . import (add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, dmc_params, int_list,
+               target_classes)
 
 
 def result_name(method: str, params: dict[str, Any]) -> str:
@@ -241,6 +244,37 @@ def batchmix(argv: list[str] | None = None) -> int:
                      "evaluations": found})
     print(f"{args.target}: " + ", ".join(f"{k} {store.cell(v)}" for k, v in found.items())
           + f" (chance {res['chance']:.3f}) -> {out}")
+    return 0
+
+
+def learning_curve(argv: list[str] | None = None) -> int:
+    """Learning curve (beyond the paper): an SVM's accuracy per window against the number of
+    class-balanced training models per class (--models), same split, seed and test models for
+    every point; sizes above the smallest class end the curve at every model it allows. A curve
+    still rising at its end says a larger NWS would lift the method. Written to
+    <out>/<config>/learning_curve-<method>-<target>[-<part>].json and .png."""
+    p = command_parser("python -m metaclf.learning_curve", learning_curve.__doc__, target="optimizer")
+    p.add_argument("--features", default="local", type=choice(FEATURE_SETS), help="global, layerwise or local")
+    p.add_argument("--kernel", default="rbf", type=choice(KERNELS), help="linear or rbf")
+    p.add_argument("--models", type=int_list(1), default=[4, 8, 16, 32, 64, 128],
+                   help="training models per class, comma-separated (default 4,8,16,32,64,128)")
+    add_rounds_arg(p, recipe.SVM_ROUNDS)
+    add_window_args(p)
+    args = p.parse_args(argv)
+    target_classes(p, args)
+    if args.features == "layerwise" and not get_config(args.config).fixed_architecture:
+        p.error(f"--features layerwise needs a fixed architecture; {args.config} has random architectures")
+    method = f"svm-{args.kernel}-{args.features}"
+    params = {"subset_size": args.subset_size, "part": args.part} if args.features == "local" else {}
+    curve = learning_curve_analysis(method, args.config, args.target, args.models, data_dir=args.data_dir,
+                                    seed=args.seed, converged_only=not args.include_unconverged,
+                                    rounds=args.rounds, **params)
+    path = store.result_path(args.out, args.config, f"learning_curve-{method}", args.target, params.get("part"))
+    write_json(path, curve)
+    plot_learning_curve(curve, path.with_suffix(".png"))
+    print(f"{method} {args.target}: " + ", ".join(f"{q['models_per_class']}{'(all)' if q['all'] else ''}: "
+                                                 f"{store.cell(q)}" for q in curve["points"])
+          + f" (chance {curve['chance']:.3f}, {curve['test_models']} test models) -> {path}")
     return 0
 
 

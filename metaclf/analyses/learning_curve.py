@@ -1,0 +1,71 @@
+"""Accuracy against the number of training models (beyond the paper).
+
+The paper trains its meta-classifiers on thousands of models; a CPU NWS gives them a few
+hundred. Whether a meta-classifier is limited by the data or by what the weights carry shows
+in its learning curve: the same method, split, seed and test models, trained on K
+class-balanced models per class for growing K. A curve still rising at the largest K says
+more models would help; a flat one says they would not.
+
+Every point is one :func:`metaclf.evaluate.evaluate` run with ``models_per_class=K`` (its
+rounds draw K models per class at random, all their records kept), scored on every test
+model as usual: class-balanced accuracy per window with its 95% CI over rounds and test
+models. A K above the smallest class is cut to it; the curve ends at the first such point
+(``"all"``: every model the class balance allows).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..evaluate import evaluate  # noqa: E402
+
+
+def learning_curve(method: str, config: str, target: str, sizes: list[int], *, data_dir: str | None = None,
+                   seed: int = 0, converged_only: bool = True, rounds: int | None = None,
+                   **params: Any) -> dict[str, Any]:
+    """``method``'s accuracy on ``target`` trained on K models per class, for each K in ``sizes``.
+
+    Returns {"classifier" (not "method": this is not a result of the tables,
+    :func:`metaclf.store.load_results`), "config", "target", "part", "test_models", "chance", "points"}, each point
+    {"models_per_class", "all" (K reached every model the balance allows), "accuracy_mean",
+    "ci95", "train_accuracy" (DMCs only, last pass)}.
+    """
+    points, last = [], None
+    for k in sorted(set(sizes)):
+        res = evaluate(method, config, target, data_dir=data_dir, seed=seed, converged_only=converged_only,
+                       rounds=rounds, models_per_class=k, **params)
+        reached = min(res["train"]["models_per_class"])
+        points.append({"models_per_class": reached, "all": reached < k, "accuracy_mean": res["accuracy_mean"],
+                       "ci95": res["ci95"],
+                       "train_accuracy": res["history"][-1]["train_accuracy"] if "history" in res else None})
+        last = res
+        if reached < k:
+            break
+    return {"classifier": method, "config": config, "target": target, "part": last["part"],
+            "test_models": last["test"]["models"], "chance": last["chance"], "rounds": last["rounds"],
+            "seed": seed, "points": points}
+
+
+def plot_learning_curve(curve: dict[str, Any], path: Path) -> None:
+    """Accuracy per window against training models per class (log scale), 95% CIs, chance."""
+    pts = curve["points"]
+    k = [p["models_per_class"] for p in pts]
+    acc = [p["accuracy_mean"] for p in pts]
+    err = [[a - p["ci95"][0] for a, p in zip(acc, pts)], [p["ci95"][1] - a for a, p in zip(acc, pts)]]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.errorbar(k, acc, yerr=err, marker="o", capsize=3, label=curve["classifier"])
+    ax.axhline(curve["chance"], color="grey", ls="--", label="chance")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training models per class")
+    ax.set_ylabel("class-balanced accuracy per window")
+    part = "" if curve["part"] == "all" else f", {curve['part']} windows"
+    ax.set_title(f"{curve['target']}{part} ({curve['config']}, {curve['test_models']} test models)", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
