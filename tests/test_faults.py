@@ -471,6 +471,8 @@ BAD = [  # (command, argv, what the one-line message must say)
     ("metaclf.all", ["--out", "FILE"], "is a file, expected a folder"),
     ("metaclf.learning_curve", ["--models", "0,4"], "'0,4' is not valid: expected integers ≥ 1"),
     ("metaclf.learning_curve", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
+    ("metaclf.learning_curve", ["--method", "svm-rbf-local", "--steps", "9"], "--steps, --profile and --bn-stats apply"),
+    ("metaclf.learning_curve", ["--method", "dmc-global"], "'dmc-global' is not valid"),
     ("metaclf.results", ["--out", "MISSING"], "does not exist"),
     ("metaclf.results", ["--out", "RESULTS"], "svm-linear-global-optimizer.json: result file is not valid JSON"),
     ("metaclf.report", ["--config", "nope"], "'nope' is not valid"),

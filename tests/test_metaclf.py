@@ -125,9 +125,9 @@ def test_learning_curve_on_a_tiny_nws(tiny_nws, tmp_path):
     from metaclf.learning_curve import main
     from metaclf.store import load_results
 
-    assert main(["--config", "c_fixed_mini", "--data-dir", str(tiny_nws), "--out", str(tmp_path), "--target",
-                 "augmentation", "--include-unconverged", "--features", "global", "--kernel", "linear",
-                 "--rounds", "2", "--models", "1,500,1000"]) == 0
+    common = ["--config", "c_fixed_mini", "--data-dir", str(tiny_nws), "--out", str(tmp_path), "--target",
+              "augmentation", "--include-unconverged"]
+    assert main([*common, "--method", "svm-linear-global", "--rounds", "2", "--models", "1,500,1000"]) == 0
     path = tmp_path / "c_fixed_mini" / "learning_curve-svm-linear-global-augmentation.json"
     curve = json.loads(path.read_text())
     pts = curve["points"]
@@ -138,6 +138,17 @@ def test_learning_curve_on_a_tiny_nws(tiny_nws, tmp_path):
     assert all(p["ci95"][0] <= p["accuracy_mean"] <= p["ci95"][1] for p in pts)
     assert path.with_suffix(".png").stat().st_size > 1000
     assert load_results(tmp_path) == {}  # not a result of the tables
+    # a DMC: one checkpoint per point, reused by another BN evaluation (nothing trained again)
+    dmc = [*common, "--method", "dmc-local", "--steps", "2", "--subset-size", "500", "--models", "1,500"]
+    assert main(dmc) == 0
+    ckpts = sorted((tmp_path / "c_fixed_mini").glob("learning_curve-dmc-local-augmentation.s500.k*.r0.ckpt"))
+    assert [c.name.split(".")[2] for c in ckpts] == ["k1", "k500"]
+    trained = [c.stat().st_mtime_ns for c in ckpts]
+    assert main([*dmc, "--bn-stats", "test-batch"]) == 0
+    assert [c.stat().st_mtime_ns for c in ckpts] == trained
+    tb = json.loads((tmp_path / "c_fixed_mini" / "learning_curve-dmc-local@test-batch-augmentation.json").read_text())
+    assert tb["params"]["bn_stats"] == "test-batch" and [p["models_per_class"] for p in tb["points"]][0] == 1
+    assert all(p["train_accuracy"] is not None for p in tb["points"])
 
 
 def test_table_3_weight_counts_and_adaptive_pooling():

@@ -27,8 +27,11 @@ from ..evaluate import evaluate  # noqa: E402
 
 def learning_curve(method: str, config: str, target: str, sizes: list[int], *, data_dir: str | None = None,
                    seed: int = 0, converged_only: bool = True, rounds: int | None = None,
-                   **params: Any) -> dict[str, Any]:
+                   checkpoint: Path | None = None, **params: Any) -> dict[str, Any]:
     """``method``'s accuracy on ``target`` trained on K models per class, for each K in ``sizes``.
+
+    A DMC checkpoints the point of K models per class to ``<checkpoint>.k<K>`` (one training
+    per point; a run started again resumes it).
 
     Returns {"classifier" (not "method": this is not a result of the tables,
     :func:`metaclf.store.load_results`), "config", "target", "part", "test_models", "chance", "points"}, each point
@@ -38,7 +41,9 @@ def learning_curve(method: str, config: str, target: str, sizes: list[int], *, d
     points, last = [], None
     for k in sorted(set(sizes)):
         res = evaluate(method, config, target, data_dir=data_dir, seed=seed, converged_only=converged_only,
-                       rounds=rounds, models_per_class=k, **params)
+                       rounds=rounds, models_per_class=k,
+                       checkpoint=None if checkpoint is None else checkpoint.with_name(f"{checkpoint.name}.k{k}"),
+                       **params)
         reached = min(res["train"]["models_per_class"])
         points.append({"models_per_class": reached, "all": reached < k, "accuracy_mean": res["accuracy_mean"],
                        "ci95": res["ci95"],
@@ -46,7 +51,7 @@ def learning_curve(method: str, config: str, target: str, sizes: list[int], *, d
         last = res
         if reached < k:
             break
-    return {"classifier": method, "config": config, "target": target, "part": last["part"],
+    return {"classifier": method, "params": last["params"], "config": config, "target": target, "part": last["part"],
             "test_models": last["test"]["models"], "chance": last["chance"], "rounds": last["rounds"],
             "seed": seed, "points": points}
 

@@ -247,33 +247,48 @@ def batchmix(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: the methods a learning curve can run: every SVM and local DMC of the registry
+CURVE_METHODS = [m for m in METHODS if m.startswith(("svm-", "dmc-local"))]
+
+
 def learning_curve(argv: list[str] | None = None) -> int:
-    """Learning curve (beyond the paper): an SVM's accuracy per window against the number of
-    class-balanced training models per class (--models), same split, seed and test models for
-    every point; sizes above the smallest class end the curve at every model it allows. A curve
-    still rising at its end says a larger NWS would lift the method. Written to
+    """Learning curve (beyond the paper): a method's accuracy per window against the number of
+    class-balanced training models per class (--models), with the same split, seed and test
+    models for every point; a size above the smallest class ends the curve at every model it
+    allows. A curve still rising at its end says a larger NWS would lift the method. A DMC
+    checkpoints every point (resumable; --bn-stats reuses the checkpoints). Written to
     <out>/<config>/learning_curve-<method>-<target>[-<part>].json and .png."""
     p = command_parser("python -m metaclf.learning_curve", learning_curve.__doc__, target="optimizer")
-    p.add_argument("--features", default="local", type=choice(FEATURE_SETS), help="global, layerwise or local")
-    p.add_argument("--kernel", default="rbf", type=choice(KERNELS), help="linear or rbf")
+    p.add_argument("--method", default="svm-rbf-local", type=choice(CURVE_METHODS),
+                   help="an SVM or local DMC of the registry (default svm-rbf-local)")
     p.add_argument("--models", type=int_list(1), default=[4, 8, 16, 32, 64, 128],
                    help="training models per class, comma-separated (default 4,8,16,32,64,128)")
-    add_rounds_arg(p, recipe.SVM_ROUNDS)
+    add_rounds_arg(p, None)
     add_window_args(p)
+    add_dmc_args(p, variant=False)
     args = p.parse_args(argv)
     target_classes(p, args)
-    if args.features == "layerwise" and not get_config(args.config).fixed_architecture:
-        p.error(f"--features layerwise needs a fixed architecture; {args.config} has random architectures")
-    method = f"svm-{args.kernel}-{args.features}"
-    params = {"subset_size": args.subset_size, "part": args.part} if args.features == "local" else {}
+    method = args.method
+    if method.endswith("-layerwise"):
+        if not get_config(args.config).fixed_architecture:
+            p.error(f"--method {method} needs a fixed architecture; {args.config} has random architectures")
+    local = method.endswith("-local") or method.startswith("dmc-local")
+    params = {"subset_size": args.subset_size, "part": args.part} if local else {}
+    if method.startswith("dmc"):
+        params |= dmc_params(p, args)
+    elif args.steps or args.profile or args.bn_stats != "population":
+        p.error(f"--steps, --profile and --bn-stats apply to a DMC, not to --method {method}")
+    stem = store.result_path(args.out, args.config, f"learning_curve-{method}", args.target, params.get("part"))
     curve = learning_curve_analysis(method, args.config, args.target, args.models, data_dir=args.data_dir,
                                     seed=args.seed, converged_only=not args.include_unconverged,
-                                    rounds=args.rounds, **params)
-    path = store.result_path(args.out, args.config, f"learning_curve-{method}", args.target, params.get("part"))
+                                    rounds=args.rounds, checkpoint=stem.with_suffix(f".s{args.subset_size}"),
+                                    **params)
+    name = result_name(method, params)
+    path = store.result_path(args.out, args.config, f"learning_curve-{name}", args.target, params.get("part"))
     write_json(path, curve)
     plot_learning_curve(curve, path.with_suffix(".png"))
-    print(f"{method} {args.target}: " + ", ".join(f"{q['models_per_class']}{'(all)' if q['all'] else ''}: "
-                                                 f"{store.cell(q)}" for q in curve["points"])
+    print(f"{name} {args.target}: " + ", ".join(f"{q['models_per_class']}{'(all)' if q['all'] else ''}: "
+                                               f"{store.cell(q)}" for q in curve["points"])
           + f" (chance {curve['chance']:.3f}, {curve['test_models']} test models) -> {path}")
     return 0
 
