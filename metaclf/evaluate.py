@@ -124,8 +124,8 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
 
     ``params`` override the method's parameters; ``rounds`` defaults to the method's (10 for
     the SVMs, 1 for a DMC). ``models_per_class`` caps the class-balanced training models of
-    every class (default: all of the smallest class; a point of a learning curve). A DMC checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and
-    resumes from there.
+    every class (default: all of the smallest class; a point of a learning curve). A DMC
+    checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and resumes from there.
     With ``return_estimators`` it returns (result, the fitted estimator of every round).
     Raises :class:`metaclf.data.DataError` when too few models qualify.
     """

@@ -269,9 +269,8 @@ def learning_curve(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     target_classes(p, args)
     method = args.method
-    if method.endswith("-layerwise"):
-        if not get_config(args.config).fixed_architecture:
-            p.error(f"--method {method} needs a fixed architecture; {args.config} has random architectures")
+    if method.endswith("-layerwise") and not get_config(args.config).fixed_architecture:
+        p.error(f"--method {method} needs a fixed architecture; {args.config} has random architectures")
     local = method.endswith("-local") or method.startswith("dmc-local")
     params = {"subset_size": args.subset_size, "part": args.part} if local else {}
     if method.startswith("dmc"):
