@@ -22,6 +22,7 @@ Scoring is the same for every method, so numbers compare:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,30 +117,67 @@ def score(window_scores: list[np.ndarray], labels: np.ndarray, model_ids: np.nda
     return out
 
 
+@dataclass(frozen=True)
+class Splits:
+    """The training and test records of one config and target, as loaded for a method's
+    snapshots: what :func:`evaluate` reads, loaded once by :func:`load_splits` when several
+    evaluations share them (the points of a learning curve)."""
+
+    config: str
+    target: str
+    snapshots: tuple[int, ...]
+    converged_only: bool
+    train: WeightSet
+    test: WeightSet
+
+
+def load_splits(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
+                converged_only: bool = True, **params: Any) -> Splits:
+    """Both splits of ``config`` for ``target``, at the snapshots ``method`` (with ``params``) reads.
+    Raises :class:`metaclf.data.DataError` when too few models qualify."""
+    check_target(target, config)
+    snapshots = tuple(_estimator(method, target, params).snapshots)
+    train, test = (load_split(config, split, target, snapshots, data_dir, converged_only)
+                   for split in ("train", "test"))
+    return Splits(config, target, snapshots, converged_only, train, test)
+
+
+def _estimator(method: str | MetaClassifier, target: str, params: dict[str, Any]) -> MetaClassifier:
+    est = make(method, **params) if isinstance(method, str) else clone(method).set_params(**params)
+    if "target" in est.get_params():  # the confound baseline must leave the target out
+        est.set_params(target=target)
+    return est
+
+
 def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
              rounds: int | None = None, seed: int = 0, converged_only: bool = True,
              checkpoint: Path | None = None, return_estimators: bool = False, models_per_class: int | None = None,
+             splits: Splits | None = None,
              **params: Any) -> dict[str, Any] | tuple[dict[str, Any], list[MetaClassifier]]:
     """Train and test ``method`` (a registry name or an estimator) on ``config`` for ``target``.
 
     ``params`` override the method's parameters; ``rounds`` defaults to the method's (10 for
     the SVMs, 1 for a DMC). ``models_per_class`` caps the class-balanced training models of
     every class (default: all of the smallest class; a point of a learning curve). A DMC
-    checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and resumes from there.
-    With ``return_estimators`` it returns (result, the fitted estimator of every round).
-    Raises :class:`metaclf.data.DataError` when too few models qualify.
+    checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and resumes from there. ``splits``
+    (from :func:`load_splits`, for the same config, target, snapshots and ``converged_only``)
+    skips loading the data. With ``return_estimators`` it returns (result, the fitted
+    estimator of every round). Raises :class:`metaclf.data.DataError` when too few models
+    qualify, ValueError when ``splits`` were loaded for another evaluation.
     """
     start = time.perf_counter()
     classes = check_target(target, config)
-    est = make(method, **params) if isinstance(method, str) else clone(method).set_params(**params)
+    est = _estimator(method, target, params)
     name = method if isinstance(method, str) else type(method).__name__
-    if "target" in est.get_params():  # the confound baseline must leave the target out
-        est.set_params(target=target)
     est.check_config(config)
     rounds = rounds or est.default_rounds
-    train, test = (load_split(config, split, target, est.snapshots, data_dir, converged_only)
-                   for split in ("train", "test"))
-    train, test = est.usable(train, "train"), est.usable(test, "test")
+    if splits is None:
+        splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only)
+    wanted = (config, target, tuple(est.snapshots), converged_only)
+    if (splits.config, splits.target, splits.snapshots, splits.converged_only) != wanted:
+        raise ValueError(f"splits loaded for (config, target, snapshots, converged_only) = ({splits.config}, "
+                         f"{splits.target}, {splits.snapshots}, {splits.converged_only}), not {wanted}")
+    train, test = est.usable(splits.train, "train"), est.usable(splits.test, "test")
     train, test, left_out = drop_rare_classes(train, test, classes)
     scores, fitted, train_models, per_class = [], [], [], []
     for r in range(rounds):

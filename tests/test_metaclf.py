@@ -151,6 +151,31 @@ def test_learning_curve_on_a_tiny_nws(tiny_nws, tmp_path):
     assert all(p["train_accuracy"] is not None for p in tb["points"])
 
 
+def test_preloaded_splits_give_the_same_result_and_a_curve_loads_once(tiny_nws, monkeypatch):
+    import metaclf.evaluate as ev
+
+    kw = {"data_dir": str(tiny_nws), "converged_only": False, "rounds": 2}
+    splits = ev.load_splits("svm-linear-local", "c_fixed_mini", "augmentation", data_dir=str(tiny_nws),
+                            converged_only=False)
+    fresh = ev.evaluate("svm-linear-local", "c_fixed_mini", "augmentation", **kw)
+    reused = ev.evaluate("svm-linear-local", "c_fixed_mini", "augmentation", splits=splits, **kw)
+    for key in ("accuracy_rounds", "ci95", "confusion_matrix", "train", "test"):
+        assert reused[key] == fresh[key]
+    # splits of another target, or of other snapshots (the global SVM reads every snapshot), are refused
+    with pytest.raises(ValueError, match="splits loaded for"):
+        ev.evaluate("svm-linear-local", "c_fixed_mini", "optimizer", splits=splits, **kw)
+    with pytest.raises(ValueError, match="splits loaded for"):
+        ev.evaluate("svm-linear-global", "c_fixed_mini", "augmentation", splits=splits, **kw)
+    calls = []
+    real = ev.load_split
+    monkeypatch.setattr(ev, "load_split", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    from metaclf.analyses.learning_curve import learning_curve
+
+    curve = learning_curve("svm-linear-local", "c_fixed_mini", "augmentation", [1, 2, 1000], data_dir=str(tiny_nws),
+                           converged_only=False, rounds=1)
+    assert len(curve["points"]) >= 2 and calls == ["train", "test"]  # one load for every point
+
+
 def test_table_3_weight_counts_and_adaptive_pooling():
     paper = dmc_mod.DMC_PROFILES["paper"]
     assert dmc_mod.n_weights(dmc_mod.local_dmc(5000, 5, paper)) == 10_407_685

@@ -7,8 +7,8 @@ class-balanced models per class for growing K. A curve still rising at the large
 more models would help; a flat one says they would not.
 
 Every point is one :func:`metaclf.evaluate.evaluate` run with ``models_per_class=K`` (its
-rounds draw K models per class at random, all their records kept), scored on every test
-model as usual: class-balanced accuracy per window with its 95% CI over rounds and test
+rounds draw K models per class at random, all their records kept) on splits loaded once
+for the whole curve, scored on every test model as usual: class-balanced accuracy per window with its 95% CI over rounds and test
 models. A K above the smallest class is cut to it; the curve ends at the first such point
 (``"all"``: every model the class balance allows).
 """
@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..evaluate import evaluate  # noqa: E402
+from ..evaluate import evaluate, load_splits  # noqa: E402
 
 
 def learning_curve(method: str, config: str, target: str, sizes: list[int], *, data_dir: str | None = None,
@@ -39,8 +39,9 @@ def learning_curve(method: str, config: str, target: str, sizes: list[int], *, d
     "ci95", "train_accuracy" (DMCs only, last pass)}.
     """
     points, last = [], None
+    splits = load_splits(method, config, target, data_dir=data_dir, converged_only=converged_only, **params)
     for k in sorted(set(sizes)):
-        res = evaluate(method, config, target, data_dir=data_dir, seed=seed, converged_only=converged_only,
+        res = evaluate(method, config, target, seed=seed, converged_only=converged_only, splits=splits,
                        rounds=rounds, models_per_class=k,
                        checkpoint=None if checkpoint is None else checkpoint.with_name(f"{checkpoint.name}.k{k}"),
                        **params)
