@@ -223,8 +223,13 @@ def drop_rare_classes(train: WeightSet, test: WeightSet, classes: list[str]) -> 
 
 
 def _round_extras(fitted: list[MetaClassifier]) -> dict[str, Any]:
-    """What the fitted estimators report beyond predictions: feature importance, DMC history."""
+    """What the fitted estimators report beyond predictions: feature importance; a DMC's
+    history, weight count and training time (round 0's), and every round's training accuracy
+    at the end and training time (``train_accuracy_rounds``, ``train_seconds_rounds``)."""
     extra: dict[str, Any] = {}
+    if hasattr(fitted[0], "history_"):
+        extra["train_accuracy_rounds"] = [float(e.history_[-1]["train_accuracy"]) for e in fitted]
+        extra["train_seconds_rounds"] = [float(e.train_seconds_) for e in fitted]
     if hasattr(fitted[0], "feature_importances_"):
         imp = np.array([e.feature_importances_ for e in fitted])
         extra["feature_importance"] = {"names": list(fitted[0].feature_names_), "mean": imp.mean(0).tolist(),

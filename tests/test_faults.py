@@ -523,3 +523,9 @@ def test_dmc_runs_with_the_same_seed_give_the_same_numbers(tiny_nws, tmp_path):
     assert (tmp_path / "r0.r0.ckpt").exists()
     assert runs[0]["accuracy_mean"] == runs[1]["accuracy_mean"]
     assert runs[0]["history"][-1]["loss"] > 0
+    # two rounds: each round's training accuracy is kept, round 0's equal to the one-round run's
+    two = evaluate("dmc-local", "c_fixed_mini", "optimizer", data_dir=str(tiny_nws), seed=3, converged_only=False,
+                   checkpoint=tmp_path / "r0", subset_size=500, steps=4, rounds=2)
+    assert len(two["train_accuracy_rounds"]) == 2 == len(two["train_seconds_rounds"])
+    assert two["train_accuracy_rounds"][0] == runs[0]["history"][-1]["train_accuracy"]
+    assert (tmp_path / "r0.r1.ckpt").exists() and two["accuracy_rounds"][0] == runs[0]["accuracy_mean"]
