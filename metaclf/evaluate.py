@@ -130,6 +130,11 @@ class Splits:
     train: WeightSet
     test: WeightSet
 
+    def serves(self, config: str, target: str, snapshots: tuple[int, ...], converged_only: bool) -> bool:
+        """Whether these are the splits an evaluation of ``config``/``target`` at ``snapshots`` reads."""
+        return (self.config, self.target, self.snapshots, self.converged_only) == (
+            config, target, tuple(snapshots), converged_only)
+
 
 def load_splits(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
                 converged_only: bool = True, **params: Any) -> Splits:
@@ -140,6 +145,24 @@ def load_splits(method: str | MetaClassifier, config: str, target: str, *, data_
     train, test = (load_split(config, split, target, snapshots, data_dir, converged_only)
                    for split in ("train", "test"))
     return Splits(config, target, snapshots, converged_only, train, test)
+
+
+class LastSplits:
+    """The splits of the last evaluation, handed to the next one that reads the same config,
+    target and snapshots (the methods of ``metaclf.all``, the subset-size sweep): one set at a
+    time, dropped before another is loaded, so memory stays that of one evaluation."""
+
+    def __init__(self) -> None:
+        self.splits: Splits | None = None
+
+    def __call__(self, method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
+                 converged_only: bool = True, **params: Any) -> Splits:
+        est = _estimator(method, target, params)
+        est.check_config(config)  # refuse before loading, as evaluate does
+        if self.splits is None or not self.splits.serves(config, target, est.snapshots, converged_only):
+            self.splits = None
+            self.splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only)
+        return self.splits
 
 
 def _estimator(method: str | MetaClassifier, target: str, params: dict[str, Any]) -> MetaClassifier:
@@ -173,10 +196,10 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
     rounds = rounds or est.default_rounds
     if splits is None:
         splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only)
-    wanted = (config, target, tuple(est.snapshots), converged_only)
-    if (splits.config, splits.target, splits.snapshots, splits.converged_only) != wanted:
+    if not splits.serves(config, target, est.snapshots, converged_only):
         raise ValueError(f"splits loaded for (config, target, snapshots, converged_only) = ({splits.config}, "
-                         f"{splits.target}, {splits.snapshots}, {splits.converged_only}), not {wanted}")
+                         f"{splits.target}, {splits.snapshots}, {splits.converged_only}), not "
+                         f"({config}, {target}, {tuple(est.snapshots)}, {converged_only})")
     train, test = est.usable(splits.train, "train"), est.usable(splits.test, "test")
     train, test, left_out = drop_rare_classes(train, test, classes)
     scores, fitted, train_models, per_class = [], [], [], []

@@ -176,6 +176,28 @@ def test_preloaded_splits_give_the_same_result_and_a_curve_loads_once(tiny_nws, 
     assert len(curve["points"]) >= 2 and calls == ["train", "test"]  # one load for every point
 
 
+def test_metaclf_all_loads_each_snapshot_set_once_with_the_same_results(tiny_nws, tmp_path, monkeypatch):
+    import metaclf.evaluate as ev
+    from metaclf.cli.commands import all_, svm
+
+    common = ["--config", "c_fixed_mini", "--data-dir", str(tiny_nws), "--target", "augmentation",
+              "--include-unconverged"]
+    assert svm([*common, "--out", str(tmp_path / "alone"), "--features", "local", "--kernel", "rbf"]) == 0
+    calls = []
+    real = ev.load_split
+    monkeypatch.setattr(ev, "load_split", lambda *a, **k: calls.append((a[1], tuple(a[3]))) or real(*a, **k))
+    # two local SVMs share their snapshots, the global SVM reads others, the baseline the local ones again
+    methods = "svm-linear-local,svm-rbf-local,svm-linear-global,hparams-baseline"
+    assert all_([*common, "--out", str(tmp_path / "all"), "--methods", methods]) == 0
+    snapshot_sets = [(-2, -1), (-4, -3, -2, -1), (-1,)]  # local SVMs, global SVM, baseline (App. E, our recipe)
+    assert [tuple(ev.make(m).snapshots) for m in methods.split(",")] == [snapshot_sets[i] for i in (0, 0, 1, 2)]
+    assert calls == [(s, snaps) for snaps in snapshot_sets for s in ("train", "test")]
+    shared = json.loads((tmp_path / "all" / "c_fixed_mini" / "svm-rbf-local-augmentation.json").read_text())
+    alone = json.loads((tmp_path / "alone" / "c_fixed_mini" / "svm-rbf-local-augmentation.json").read_text())
+    for key in ("accuracy_rounds", "ci95", "confusion_matrix", "train", "test"):
+        assert shared[key] == alone[key]
+
+
 def test_table_3_weight_counts_and_adaptive_pooling():
     paper = dmc_mod.DMC_PROFILES["paper"]
     assert dmc_mod.n_weights(dmc_mod.local_dmc(5000, 5, paper)) == 10_407_685

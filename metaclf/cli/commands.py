@@ -29,7 +29,7 @@ from ..analyses.regress import regress as regress_analysis
 from ..analyses.report import report as report_analysis
 from ..analyses.trainstats import training_statistics
 from ..data import DataError, TargetError, check_target, load_split
-from ..evaluate import evaluate
+from ..evaluate import LastSplits, evaluate
 from ..methods import METHODS, dmc_method
 from ..methods.svm import FEATURE_SETS, KERNELS
 from . import (add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, dmc_params, int_list,
@@ -44,14 +44,19 @@ def result_name(method: str, params: dict[str, Any]) -> str:
     return method if bn == "population" else f"{method}@{bn}"
 
 
-def _run(method: str, args, out_name: str | None = None, **params: Any) -> dict[str, Any]:
-    """Evaluate a registry method with the command's common options; save and print the result."""
+def _run(method: str, args, out_name: str | None = None, last: LastSplits | None = None,
+         **params: Any) -> dict[str, Any]:
+    """Evaluate a registry method with the command's common options; save and print the result.
+    ``last`` hands the previous evaluation's splits on when they serve (one data load for many)."""
     trained = store.result_path(args.out, args.config, out_name or method, args.target, params.get("part"))
     stem = trained.with_suffix(f".s{params['subset_size']}" if "subset_size" in params else "")  # checkpoint
     name = result_name(out_name or method, params)
     path = store.result_path(args.out, args.config, name, args.target, params.get("part"))
+    converged_only = not args.include_unconverged
+    splits = None if last is None else last(method, args.config, args.target, data_dir=args.data_dir,
+                                            converged_only=converged_only, **params)
     res = evaluate(method, args.config, args.target, data_dir=args.data_dir, rounds=getattr(args, "rounds", None),
-                   seed=args.seed, converged_only=not args.include_unconverged,
+                   seed=args.seed, converged_only=converged_only, splits=splits,
                    checkpoint=stem if method.startswith("dmc") else None, **params)
     res["method"] = name
     store.save(path, res)
@@ -91,10 +96,11 @@ def local(argv: list[str] | None = None) -> int:
     target_classes(p, args)
     params = dmc_params(p, args)
     method = dmc_method("local", args.inputs, args.norm)
-    rows = []
+    rows, last = [], LastSplits()
     for size in args.subset_size:
         sweep = len(args.subset_size) > 1
-        res = _run(method, args, f"{method}.s{size}" if sweep else None, subset_size=size, part=args.part, **params)
+        res = _run(method, args, f"{method}.s{size}" if sweep else None, last, subset_size=size, part=args.part,
+                   **params)
         rows.append(res)
     if len(rows) > 1:
         path = store.result_path(args.out, args.config, f"sweep-{method}", args.target, args.part)
@@ -152,6 +158,7 @@ def all_(argv: list[str] | None = None) -> int:
         targets = [args.target]
     fixed = get_config(args.config).fixed_architecture
     dmc = dmc_params(p, args)
+    last = LastSplits()
     for target in targets:
         args.target = target
         for method in args.methods:
@@ -163,7 +170,7 @@ def all_(argv: list[str] | None = None) -> int:
             if store.result_path(args.out, args.config, result_name(method, params), target).exists():
                 continue
             try:
-                _run(method, args, **params)
+                _run(method, args, last=last, **params)
             except DataError as err:
                 print(f"{args.config} {method} {target}: skipped, {err}", flush=True)
     print(summarize_with_findings(args.out))
