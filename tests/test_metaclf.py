@@ -186,7 +186,7 @@ def test_metaclf_all_loads_each_snapshot_set_once_with_the_same_results(tiny_nws
     calls = []
     real = ev.load_split
     monkeypatch.setattr(ev, "load_split", lambda *a, **k: calls.append((a[1], tuple(a[3]))) or real(*a, **k))
-    # two local SVMs share their snapshots, the global SVM reads others, the baseline the local ones again
+    # two local SVMs share their snapshots; the global SVM and the baseline each read another set
     methods = "svm-linear-local,svm-rbf-local,svm-linear-global,hparams-baseline"
     assert all_([*common, "--out", str(tmp_path / "all"), "--methods", methods]) == 0
     snapshot_sets = [(-2, -1), (-4, -3, -2, -1), (-1,)]  # local SVMs, global SVM, baseline (App. E, our recipe)

@@ -8,9 +8,9 @@ more models would help; a flat one says they would not.
 
 Every point is one :func:`metaclf.evaluate.evaluate` run with ``models_per_class=K`` (its
 rounds draw K models per class at random, all their records kept) on splits loaded once
-for the whole curve, scored on every test model as usual: class-balanced accuracy per window with its 95% CI over rounds and test
-models. A K above the smallest class is cut to it; the curve ends at the first such point
-(``"all"``: every model the class balance allows).
+for the whole curve, scored on every test model as usual: class-balanced accuracy per
+window with its 95% CI over rounds and test models. A K above the smallest class is cut to
+it; the curve ends at the first such point (``"all"``: every model the class balance allows).
 """
 from __future__ import annotations
 
