@@ -3,7 +3,8 @@
 :func:`evaluate` loads the training and test splits of a config for a target (the snapshots
 the method asks for), trains the method on ``rounds`` independent class-balanced draws of
 training models (random K per class, K the smallest class), predicts every evaluation window
-of every test record, and scores the predictions with :func:`score`.
+of every test record, and scores the predictions with :func:`score`. With ``members`` > 1 a
+round is an ensemble of that many independently trained estimators (beyond the paper).
 
 Scoring is the same for every method, so numbers compare:
 
@@ -175,7 +176,7 @@ def _estimator(method: str | MetaClassifier, target: str, params: dict[str, Any]
 def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
              rounds: int | None = None, seed: int = 0, converged_only: bool = True,
              checkpoint: Path | None = None, return_estimators: bool = False, models_per_class: int | None = None,
-             splits: Splits | None = None,
+             splits: Splits | None = None, members: int = 1,
              **params: Any) -> dict[str, Any] | tuple[dict[str, Any], list[MetaClassifier]]:
     """Train and test ``method`` (a registry name or an estimator) on ``config`` for ``target``.
 
@@ -184,9 +185,13 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
     every class (default: all of the smallest class; a point of a learning curve). A DMC
     checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and resumes from there. ``splits``
     (from :func:`load_splits`, for the same config, target, snapshots and ``converged_only``)
-    skips loading the data. With ``return_estimators`` it returns (result, the fitted
-    estimator of every round). Raises :class:`metaclf.data.DataError` when too few models
-    qualify, ValueError when ``splits`` were loaded for another evaluation.
+    skips loading the data. ``members`` > 1 makes every round an ensemble (beyond the paper):
+    ``members`` estimators, each trained as a round of its own (draw i = r·members + k: its own
+    class-balanced models and seed ``seed + i``, checkpoint ``.r<i>.ckpt``, so the checkpoints of
+    a ``rounds × members``-round run serve), whose class scores (a DMC's probabilities) are
+    averaged per window before scoring. With ``return_estimators`` it returns (result, the fitted
+    estimator of every draw). Raises :class:`metaclf.data.DataError` when too few models
+    qualify, ValueError when ``splits`` were loaded for another evaluation or ``members`` < 1.
     """
     start = time.perf_counter()
     classes = check_target(target, config)
@@ -194,6 +199,8 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
     name = method if isinstance(method, str) else type(method).__name__
     est.check_config(config)
     rounds = rounds or est.default_rounds
+    if members < 1:
+        raise ValueError(f"members must be at least 1, got {members}")
     if splits is None:
         splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only)
     if not splits.serves(config, target, est.snapshots, converged_only):
@@ -204,20 +211,23 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
     train, test, left_out = drop_rare_classes(train, test, classes)
     scores, fitted, train_models, per_class = [], [], [], []
     for r in range(rounds):
-        keep = balanced_models(train.model_id, train.labels, np.random.default_rng(seed + r), models_per_class)
-        e = clone(est).set_params(random_state=seed + r)
-        if checkpoint is not None and "checkpoint" in e.get_params():
-            e.set_params(checkpoint=str(Path(checkpoint).with_name(f"{Path(checkpoint).name}.r{r}.ckpt")))
-        sub = train.subset(keep)
-        e.fit(sub, sub.labels)
-        scores.append(e.window_scores(test))
-        fitted.append(e)
-        train_models.append(len(np.unique(sub.model_id)))
-        per_class.append(train_models[-1] // len(np.unique(sub.labels)))  # exact: the subset is balanced
+        member_scores = []
+        for i in range(r * members, (r + 1) * members):
+            keep = balanced_models(train.model_id, train.labels, np.random.default_rng(seed + i), models_per_class)
+            e = clone(est).set_params(random_state=seed + i)
+            if checkpoint is not None and "checkpoint" in e.get_params():
+                e.set_params(checkpoint=str(Path(checkpoint).with_name(f"{Path(checkpoint).name}.r{i}.ckpt")))
+            sub = train.subset(keep)
+            e.fit(sub, sub.labels)
+            member_scores.append(e.window_scores(test))
+            fitted.append(e)
+            train_models.append(len(np.unique(sub.model_id)))
+            per_class.append(train_models[-1] // len(np.unique(sub.labels)))  # exact: the subset is balanced
+        scores.append(np.mean(member_scores, axis=0))
     out = score(scores, test.labels, test.model_id, classes, seed)
     out.update({
         "method": name, "config": config, "target": target, "params": _jsonable(est.get_params()),
-        "part": est.get_params().get("part", "all"), "rounds": rounds, "seed": seed,
+        "part": est.get_params().get("part", "all"), "rounds": rounds, "members": members, "seed": seed,
         "snapshots": list(est.snapshots), "converged_only": converged_only,
         "train": {"models": int(len(np.unique(train.model_id))), "records": len(train),
                   "balanced_models_per_round": train_models,
@@ -248,7 +258,8 @@ def drop_rare_classes(train: WeightSet, test: WeightSet, classes: list[str]) -> 
 def _round_extras(fitted: list[MetaClassifier]) -> dict[str, Any]:
     """What the fitted estimators report beyond predictions: feature importance; a DMC's
     history, weight count and training time (round 0's), and every round's training accuracy
-    at the end and training time (``train_accuracy_rounds``, ``train_seconds_rounds``)."""
+    at the end and training time (``train_accuracy_rounds``, ``train_seconds_rounds``; with
+    ensemble members, one entry per member, round-major, as ``balanced_models_per_round``)."""
     extra: dict[str, Any] = {}
     if hasattr(fitted[0], "history_"):
         extra["train_accuracy_rounds"] = [float(e.history_[-1]["train_accuracy"]) for e in fitted]

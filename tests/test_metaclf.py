@@ -699,3 +699,41 @@ def test_batch_dependence_exposes_a_network_that_judges_windows_against_their_ba
     assert [len(b) for b in batches] == [64, 64, 64, 64]
     assert all(len(set(labels[b])) == 1 for b in batches)
     assert sorted(np.concatenate(batches)) == list(range(256))
+
+
+def test_dmc_ensemble_averages_its_members_probabilities_and_reuses_their_checkpoints(tiny_nws, tmp_path):
+    import metaclf.evaluate as ev
+    from metaclf.cli.commands import local
+
+    kw = {"data_dir": str(tiny_nws), "converged_only": False, "seed": 2, "subset_size": 500, "steps": 4}
+    plain, fitted = ev.evaluate("dmc-local", "c_fixed_mini", "optimizer", rounds=2, checkpoint=tmp_path / "c",
+                                return_estimators=True, **kw)
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("c.r*.ckpt")}
+    assert sorted(stamps) == ["c.r0.ckpt", "c.r1.ckpt"]
+    ens = ev.evaluate("dmc-local", "c_fixed_mini", "optimizer", rounds=1, members=2, checkpoint=tmp_path / "c", **kw)
+    # the two members are the plain run's two rounds, resumed from their checkpoints, not trained again
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("c.r*.ckpt")} == stamps
+    assert ens["members"] == 2 and ens["rounds"] == 1 and len(ens["accuracy_rounds"]) == 1
+    assert ens["train_accuracy_rounds"] == plain["train_accuracy_rounds"]
+    # by hand: average the members' window probabilities, take the argmax, then the mean over
+    # classes of the fraction of that class's test windows predicted right
+    test = ev.load_splits("dmc-local", "c_fixed_mini", "optimizer", data_dir=str(tiny_nws), converged_only=False).test
+    members = [f.window_scores(test) for f in fitted]
+    probs = np.mean(members, axis=0)  # [W, n, C]
+    # (the members disagree on some windows, so averaging differs from taking either one)
+    assert any((probs.argmax(2) != m.argmax(2)).any() for m in members)
+    right = probs.argmax(2) == test.labels[None]
+    expected = np.mean([right[:, test.labels == c].mean() for c in np.unique(test.labels)])
+    assert ens["accuracy_mean"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="members must be at least 1"):
+        ev.evaluate("dmc-local", "c_fixed_mini", "optimizer", members=0, **kw)
+    # the command files it apart from the single DMC, and reuses the same checkpoints
+    out = tmp_path / "out"
+    args = ["--config", "c_fixed_mini", "--data-dir", str(tiny_nws), "--out", str(out), "--target", "optimizer",
+            "--include-unconverged", "--seed", "2", "--subset-size", "500", "--steps", "4"]
+    assert local([*args, "--rounds", "2"]) == 0
+    assert local([*args, "--members", "2", "--bn-stats", "test-population"]) == 0
+    saved = json.loads((out / "c_fixed_mini" / "dmc-local-ens2@test-population-optimizer.json").read_text())
+    assert saved["members"] == 2 and saved["method"] == "dmc-local-ens2@test-population"
+    assert sorted(p.name for p in (out / "c_fixed_mini").glob("*.ckpt")) == [
+        "dmc-local-optimizer.s500.r0.ckpt", "dmc-local-optimizer.s500.r1.ckpt"]

@@ -3,7 +3,7 @@
 Every command takes ``--config``, ``--data-dir`` and ``--out``; meta-classifier commands add
 ``--target``, ``--seed`` and ``--include-unconverged``, and, as they apply, the window options
 (``--part``, ``--subset-size``), the DMC options (``--steps``, ``--device``, ``--profile``,
-``--inputs``, ``--norm``) and ``--rounds``. Values are validated by argparse types, so a bad one is a
+``--inputs``, ``--norm``), ``--rounds`` and, for the DMCs, ``--members``. Values are validated by argparse types, so a bad one is a
 one-line error with exit status 2. The commands themselves live in :mod:`metaclf.cli.commands`;
 ``python -m metaclf.<command>`` reaches them through a module of three lines.
 """
@@ -112,10 +112,17 @@ def add_variant_args(p: argparse.ArgumentParser) -> None:
                         "paper, results filed as <method>-ln)")
 
 
-def add_rounds_arg(p: argparse.ArgumentParser, default: int | None) -> None:
+def add_rounds_arg(p: argparse.ArgumentParser, default: int | None, members: bool = False) -> None:
+    """``--rounds``; with ``members``, also ``--members`` (an ensemble per round, for the DMCs)."""
     p.add_argument("--rounds", type=positive_int, default=default,
                    help="independent class-balanced training rounds (default: the method's, "
                         f"{recipe.SVM_ROUNDS} for SVMs, {recipe.DMC_ROUNDS} for DMCs)")
+    if members:
+        p.add_argument("--members", type=positive_int, default=1,
+                       help="DMCs per round (default 1, the paper): more make each round a deep ensemble whose "
+                            "window probabilities are averaged, member k of round r trained as round "
+                            "r*members+k of a plain run (so its checkpoints serve); beyond the paper, results "
+                            "filed as <method>-ens<members>")
 
 
 def target_classes(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:

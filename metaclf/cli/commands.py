@@ -36,12 +36,14 @@ from . import (add_dmc_args, add_rounds_arg, add_window_args, choice, command_pa
                target_classes)
 
 
-def result_name(method: str, params: dict[str, Any]) -> str:
-    """The name a result is saved and tabled under: the method's, with ``@test-batch`` or
-    ``@test-population`` when its BatchNorm evaluates on statistics of test inputs (training is
-    the same: the evaluations of a DMC share its checkpoint and sit side by side in the table)."""
+def result_name(method: str, params: dict[str, Any], members: int = 1) -> str:
+    """The name a result is saved and tabled under: the method's, with ``-ens<members>`` for an
+    ensemble per round, and ``@test-batch`` or ``@test-population`` when its BatchNorm evaluates
+    on statistics of test inputs (training is the same: the evaluations of a DMC share its
+    checkpoint and sit side by side in the table)."""
     bn = params.get("bn_stats", "population")
-    return method if bn == "population" else f"{method}@{bn}"
+    name = method if members == 1 else f"{method}-ens{members}"
+    return name if bn == "population" else f"{name}@{bn}"
 
 
 def _run(method: str, args, out_name: str | None = None, last: LastSplits | None = None,
@@ -50,13 +52,14 @@ def _run(method: str, args, out_name: str | None = None, last: LastSplits | None
     ``last`` hands the previous evaluation's splits on when they serve (one data load for many)."""
     trained = store.result_path(args.out, args.config, out_name or method, args.target, params.get("part"))
     stem = trained.with_suffix(f".s{params['subset_size']}" if "subset_size" in params else "")  # checkpoint
-    name = result_name(out_name or method, params)
+    members = getattr(args, "members", 1)
+    name = result_name(out_name or method, params, members)
     path = store.result_path(args.out, args.config, name, args.target, params.get("part"))
     converged_only = not args.include_unconverged
     splits = None if last is None else last(method, args.config, args.target, data_dir=args.data_dir,
                                             converged_only=converged_only, **params)
     res = evaluate(method, args.config, args.target, data_dir=args.data_dir, rounds=getattr(args, "rounds", None),
-                   seed=args.seed, converged_only=converged_only, splits=splits,
+                   seed=args.seed, converged_only=converged_only, splits=splits, members=members,
                    checkpoint=stem if method.startswith("dmc") else None, **params)
     res["method"] = name
     store.save(path, res)
@@ -91,7 +94,7 @@ def local(argv: list[str] | None = None) -> int:
     p = command_parser("python -m metaclf.local", local.__doc__, target="activation")
     add_window_args(p, sweep=True)
     add_dmc_args(p)
-    add_rounds_arg(p, None)
+    add_rounds_arg(p, None, members=True)
     args = p.parse_args(argv)
     target_classes(p, args)
     params = dmc_params(p, args)
@@ -115,7 +118,7 @@ def global_(argv: list[str] | None = None) -> int:
     """The global DMC on the whole θ of a fixed-architecture model (last 4 snapshots)."""
     p = command_parser("python -m metaclf.global", global_.__doc__, target="dataset")
     add_dmc_args(p)
-    add_rounds_arg(p, None)
+    add_rounds_arg(p, None, members=True)
     args = p.parse_args(argv)
     target_classes(p, args)
     if not get_config(args.config).fixed_architecture:
