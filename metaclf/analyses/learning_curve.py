@@ -64,7 +64,7 @@ def plot_learning_curve(curve: dict[str, Any], path: Path) -> None:
     acc = [p["accuracy_mean"] for p in pts]
     err = [[a - p["ci95"][0] for a, p in zip(acc, pts)], [p["ci95"][1] - a for a, p in zip(acc, pts)]]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    bn = curve.get("params", {}).get("bn_stats", "population")
+    bn = curve["params"].get("bn_stats", "population")  # an SVM has no BatchNorm
     label = curve["classifier"] + ("" if bn == "population" else f" ({bn} BN)")
     ax.errorbar(k, acc, yerr=err, marker="o", capsize=3, label=label)
     ax.axhline(curve["chance"], color="grey", ls="--", label="chance")
