@@ -171,6 +171,12 @@ CONFIGS: dict[str, NWSConfig] = {c.name: c for c in (
               CPU_SOURCES, False, 360, 240, 20, PROFILES["cpu"]),
     NWSConfig("c_fixed_cpu", "c_fixed sampling on full MNIST and Fashion-MNIST, cpu profile (2 cores, hours).",
               CPU_SOURCES, True, 540, 360, 20, PROFILES["cpu"]),
+    # Beyond the paper: more test models for meta-classifiers trained on c_fixed_cpu. Its models
+    # are drawn from the same space and trained by the same protocol, independently of
+    # c_fixed_cpu's (the draws are keyed by the config's name), and all of them are test models.
+    NWSConfig("c_fixed_cpu_holdout", "Test models only: c_fixed_cpu's space and protocol, drawn independently, "
+              "to test meta-classifiers trained on c_fixed_cpu (cpu profile).",
+              CPU_SOURCES, True, 360, 0, 20, PROFILES["cpu"]),
     NWSConfig("c_main_mini", "c_main sampling on offline digit sets, mini profile (CPU minutes).",
               OFFLINE_SOURCES, False, 260, 200, 20, PROFILES["mini"]),
     NWSConfig("c_fixed_mini", "c_fixed sampling on offline digit sets, mini profile (CPU minutes).",
