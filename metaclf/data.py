@@ -35,6 +35,15 @@ class WeightSet:
                          self.layout, {k: v[rows] for k, v in self.hparams.items()})
 
     @classmethod
+    def concat(cls, sets: list[WeightSet]) -> WeightSet:
+        """The records of ``sets`` one after another (their model ids must already be distinct)."""
+        fixed = all(w.fixed for w in sets)
+        weights = np.concatenate([w.weights for w in sets]) if fixed else [x for w in sets for x in w.weights]
+        cat = {k: np.concatenate([getattr(w, k) for w in sets]) for k in ("n_conv", "labels", "model_id", "snapshot")}
+        return cls(weights, **cat, layout=sets[0].layout,
+                   hparams={k: np.concatenate([w.hparams[k] for w in sets]) for k in sets[0].hparams})
+
+    @classmethod
     def from_array(cls, weights: np.ndarray, labels: np.ndarray) -> WeightSet:
         """Records from a plain [n, L] array (one model per row, no conv/FC split): the
         scikit-learn view, so that any estimator also fits a bare weight matrix."""
@@ -85,6 +94,9 @@ def load_split(config: str, split: str, target: str, snapshots: tuple[int, ...],
     except ValueError as err:
         if "split" not in str(err).lower():
             raise
+        if split == "train" and get_config(config).num_train_models == 0:
+            raise DataError(f"{config} holds test models only: train on another config and pass {config} "
+                            "as a test config (--test-config)") from None
         total = model_frame(config, data_dir, converged_only=False)
         n = int((total["split"] == split).sum()) if len(total) else 0
         raise DataError(f"{config}: no {which}model in the {split} split ({n} finished models there"

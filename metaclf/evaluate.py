@@ -33,7 +33,9 @@ from sklearn.base import clone
 from sklearn.metrics import confusion_matrix
 
 from . import recipe
-from .data import WeightSet, balanced_models, check_target, load_split
+from nws_datasets.space import get_config
+
+from .data import DataError, WeightSet, balanced_models, check_target, load_split
 from .methods import MetaClassifier, make
 
 
@@ -130,22 +132,51 @@ class Splits:
     converged_only: bool
     train: WeightSet
     test: WeightSet
+    test_configs: tuple[str, ...] = ()
 
-    def serves(self, config: str, target: str, snapshots: tuple[int, ...], converged_only: bool) -> bool:
+    def serves(self, config: str, target: str, snapshots: tuple[int, ...], converged_only: bool,
+               test_configs: tuple[str, ...] = ()) -> bool:
         """Whether these are the splits an evaluation of ``config``/``target`` at ``snapshots`` reads."""
-        return (self.config, self.target, self.snapshots, self.converged_only) == (
-            config, target, tuple(snapshots), converged_only)
+        return (self.config, self.target, self.snapshots, self.converged_only, self.test_configs) == (
+            config, target, tuple(snapshots), converged_only, tuple(test_configs))
 
 
 def load_splits(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
-                converged_only: bool = True, **params: Any) -> Splits:
+                converged_only: bool = True, test_configs: tuple[str, ...] = (), **params: Any) -> Splits:
     """Both splits of ``config`` for ``target``, at the snapshots ``method`` (with ``params``) reads.
-    Raises :class:`metaclf.data.DataError` when too few models qualify."""
+
+    ``test_configs`` (beyond the paper) pools the test models of other configs of the same
+    sources and architecture kind (e.g. ``c_fixed_cpu_holdout`` for ``c_fixed_cpu``) with
+    ``config``'s own: more test models for the same trained meta-classifier. Their model ids are
+    offset past the configs before them (the first test config's model i becomes
+    ``config.num_models + i``), so every test model stays one model. Raises
+    :class:`metaclf.data.DataError` when too few models qualify, ValueError for a test config
+    whose labels would not mean the same.
+    """
     check_target(target, config)
+    test_configs = tuple(test_configs)
+    base = get_config(config)
+    for name in test_configs:
+        other = get_config(name)
+        if name == config or test_configs.count(name) > 1:
+            raise ValueError(f"test config {name!r} is given twice (the config's own test models are always used)")
+        if (other.sources, other.fixed_architecture) != (base.sources, base.fixed_architecture):
+            raise ValueError(f"test config {name!r} does not match {config!r}: sources {other.sources} and "
+                             f"fixed_architecture={other.fixed_architecture}, expected {base.sources} and "
+                             f"{base.fixed_architecture}")
     snapshots = tuple(_estimator(method, target, params).snapshots)
-    train, test = (load_split(config, split, target, snapshots, data_dir, converged_only)
-                   for split in ("train", "test"))
-    return Splits(config, target, snapshots, converged_only, train, test)
+    train = load_split(config, "train", target, snapshots, data_dir, converged_only)
+    tests, offset = [], 0
+    for name in (config, *test_configs):  # pooled, each may hold one class
+        part = load_split(name, "test", target, snapshots, data_dir, converged_only, 1 if test_configs else 2)
+        part.model_id = part.model_id + offset
+        tests.append(part)
+        offset += get_config(name).num_models
+    test = tests[0] if len(tests) == 1 else WeightSet.concat(tests)
+    if len(np.unique(test.labels)) < 2:
+        raise DataError(f"{config}: the test models of {config} and {', '.join(test_configs)} all have one "
+                        f"{target}; a meta-classifier needs at least 2 classes")
+    return Splits(config, target, snapshots, converged_only, train, test, test_configs)
 
 
 class LastSplits:
@@ -157,12 +188,14 @@ class LastSplits:
         self.splits: Splits | None = None
 
     def __call__(self, method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
-                 converged_only: bool = True, **params: Any) -> Splits:
+                 converged_only: bool = True, test_configs: tuple[str, ...] = (), **params: Any) -> Splits:
         est = _estimator(method, target, params)
         est.check_config(config)  # refuse before loading, as evaluate does
-        if self.splits is None or not self.splits.serves(config, target, est.snapshots, converged_only):
+        if self.splits is None or not self.splits.serves(config, target, est.snapshots, converged_only,
+                                                         test_configs):
             self.splits = None
-            self.splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only)
+            self.splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only,
+                                      test_configs=test_configs)
         return self.splits
 
 
@@ -176,7 +209,7 @@ def _estimator(method: str | MetaClassifier, target: str, params: dict[str, Any]
 def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
              rounds: int | None = None, seed: int = 0, converged_only: bool = True,
              checkpoint: Path | None = None, return_estimators: bool = False, models_per_class: int | None = None,
-             splits: Splits | None = None, members: int = 1,
+             splits: Splits | None = None, members: int = 1, test_configs: tuple[str, ...] = (),
              **params: Any) -> dict[str, Any] | tuple[dict[str, Any], list[MetaClassifier]]:
     """Train and test ``method`` (a registry name or an estimator) on ``config`` for ``target``.
 
@@ -189,8 +222,9 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
     ``members`` estimators, each trained as a round of its own (draw i = r·members + k: its own
     class-balanced models and seed ``seed + i``, checkpoint ``.r<i>.ckpt``, so the checkpoints of
     a ``rounds × members``-round run serve), whose class scores (a DMC's probabilities) are
-    averaged per window before scoring. With ``return_estimators`` it returns (result, the fitted
-    estimator of every draw). Raises :class:`metaclf.data.DataError` when too few models
+    averaged per window before scoring. ``test_configs`` adds the test models of other configs
+    (see :func:`load_splits`; beyond the paper). With ``return_estimators`` it returns (result,
+    the fitted estimator of every draw). Raises :class:`metaclf.data.DataError` when too few models
     qualify, ValueError when ``splits`` were loaded for another evaluation or ``members`` < 1.
     """
     start = time.perf_counter()
@@ -201,12 +235,15 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
     rounds = rounds or est.default_rounds
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")
+    test_configs = tuple(test_configs)
     if splits is None:
-        splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only)
-    if not splits.serves(config, target, est.snapshots, converged_only):
-        raise ValueError(f"splits loaded for (config, target, snapshots, converged_only) = ({splits.config}, "
-                         f"{splits.target}, {splits.snapshots}, {splits.converged_only}), not "
-                         f"({config}, {target}, {tuple(est.snapshots)}, {converged_only})")
+        splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only,
+                             test_configs=test_configs)
+    if not splits.serves(config, target, est.snapshots, converged_only, test_configs):
+        raise ValueError(f"splits loaded for (config, target, snapshots, converged_only, test_configs) = "
+                         f"({splits.config}, {splits.target}, {splits.snapshots}, {splits.converged_only}, "
+                         f"{splits.test_configs}), not ({config}, {target}, {tuple(est.snapshots)}, "
+                         f"{converged_only}, {test_configs})")
     train, test = est.usable(splits.train, "train"), est.usable(splits.test, "test")
     train, test, left_out = drop_rare_classes(train, test, classes)
     scores, fitted, train_models, per_class = [], [], [], []
@@ -233,11 +270,29 @@ def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir
                   "balanced_models_per_round": train_models,
                   "models_per_class": per_class, "models_per_class_cap": models_per_class},
         "classes_left_out": left_out,
-        "test": {"models": int(len(np.unique(test.model_id))), "records": len(test)},
+        "test": {"models": int(len(np.unique(test.model_id))), "records": len(test),
+                 "configs": _by_test_config(scores, test, splits, classes, seed)},
     })
     out.update(_round_extras(fitted))
     out["seconds"] = round(time.perf_counter() - start, 2)
     return (out, fitted) if return_estimators else out
+
+
+def _by_test_config(scores: list[np.ndarray], test: WeightSet, splits: Splits, classes: list[str],
+                    seed: int) -> dict[str, dict[str, Any]]:
+    """Each config's share of the scored test models (after a method's filters) and, when the test
+    set pools several configs, the accuracy [95% CI] on that config's test models alone."""
+    out, offset = {}, 0
+    for name in (splits.config, *splits.test_configs):
+        n = get_config(name).num_models
+        rows = (test.model_id >= offset) & (test.model_id < offset + n)
+        offset += n
+        entry: dict[str, Any] = {"models": int(len(np.unique(test.model_id[rows])))}
+        if splits.test_configs and len(np.unique(test.labels[rows])) > 1:
+            alone = score([s[:, rows] for s in scores], test.labels[rows], test.model_id[rows], classes, seed)
+            entry.update({k: alone[k] for k in ("accuracy_mean", "ci95", "chance")})
+        out[name] = entry
+    return out
 
 
 def drop_rare_classes(train: WeightSet, test: WeightSet, classes: list[str]) -> tuple[WeightSet, WeightSet, dict]:

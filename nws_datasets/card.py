@@ -55,7 +55,7 @@ def header_for(counts: dict[str, dict[str, int]]) -> dict:
         cfg = CONFIGS[name]
         for config_name, weights in ((name, True), (metadata_config(name), False)):
             configs.append({"config_name": config_name, "data_files": [
-                {"split": s, "path": f"data/{config_name}/{s}-*.parquet"} for s in (splits or SPLITS)]})
+                {"split": s, "path": f"data/{config_name}/{s}-*.parquet"} for s in (splits or cfg.splits)]})
             info = {"config_name": config_name, "features": features(cfg, weights)._to_yaml_list()}
             if splits:
                 info["splits"] = [{"name": s, "num_examples": n} for s, n in splits.items()]

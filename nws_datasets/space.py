@@ -147,6 +147,11 @@ class NWSConfig:
         opts = self.sources if name == "dataset" else HP[name].options
         return [str(o) for o in opts]
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits its models fall in: ("train", "test"), or ("test",) for a test-only config."""
+        return ("train", "test") if self.num_train_models else ("test",)
+
     def split_of(self, model_id: int) -> str:
         """'train' or 'test', by model, spread evenly so every shard keeps the proportion."""
         n, k = self.num_models, self.num_train_models
@@ -171,9 +176,10 @@ CONFIGS: dict[str, NWSConfig] = {c.name: c for c in (
               CPU_SOURCES, False, 360, 240, 20, PROFILES["cpu"]),
     NWSConfig("c_fixed_cpu", "c_fixed sampling on full MNIST and Fashion-MNIST, cpu profile (2 cores, hours).",
               CPU_SOURCES, True, 540, 360, 20, PROFILES["cpu"]),
-    # Beyond the paper: more test models for meta-classifiers trained on c_fixed_cpu. Its models
-    # are drawn from the same space and trained by the same protocol, independently of
-    # c_fixed_cpu's (the draws are keyed by the config's name), and all of them are test models.
+    # Beyond the paper, the *_holdout configs: more test models for meta-classifiers trained on
+    # their sibling (metaclf --test-config). Their models are drawn from the same space and
+    # trained by the same protocol, independently of the sibling's (the draws are keyed by the
+    # config's name), and all of them are test models.
     NWSConfig("c_fixed_cpu_holdout", "Test models only: c_fixed_cpu's space and protocol, drawn independently, "
               "to test meta-classifiers trained on c_fixed_cpu (cpu profile).",
               CPU_SOURCES, True, 360, 0, 20, PROFILES["cpu"]),
@@ -181,6 +187,9 @@ CONFIGS: dict[str, NWSConfig] = {c.name: c for c in (
               OFFLINE_SOURCES, False, 260, 200, 20, PROFILES["mini"]),
     NWSConfig("c_fixed_mini", "c_fixed sampling on offline digit sets, mini profile (CPU minutes).",
               OFFLINE_SOURCES, True, 210, 140, 15, PROFILES["mini"]),
+    NWSConfig("c_fixed_mini_holdout", "Test models only: c_fixed_mini's space and protocol, drawn independently, "
+              "to test meta-classifiers trained on c_fixed_mini (mini profile).",
+              OFFLINE_SOURCES, True, 105, 0, 15, PROFILES["mini"]),
 )}
 
 

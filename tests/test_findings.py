@@ -212,6 +212,11 @@ def test_target_rankings_are_decided_per_part_with_every_dmc_evaluation_a_method
     assert f["batch size is the hardest target (conv weights only)"]["status"] == REPRODUCED  # 2 of 2 that have it
     assert f["initialization is the most locally distinguishable target"]["status"] == INCONCLUSIVE  # no "all" results
     assert not any("fc weights only" in name for name in f)
+    # a result tested on another config's models as well (--test-config) votes nowhere: it would
+    # compare methods on different test models; this one would otherwise reverse the ranking
+    write("dmc-local+cfg_holdout", "dataset", "conv", 0.98, 0.01, 0.5)
+    write("dmc-local+cfg_holdout", "initialization", "conv", 0.4, 0.04, 1 / 3)
+    assert findings("cfg", tmp_path) == f
     write("svm-rbf-local", "dataset", "conv", 0.98, 0.01, 0.5)  # 0.96: now above initialization for one method
     f = findings("cfg", tmp_path)
     assert f["initialization is the most locally distinguishable target (conv weights only)"]["status"] == INCONCLUSIVE

@@ -737,3 +737,64 @@ def test_dmc_ensemble_averages_its_members_probabilities_and_reuses_their_checkp
     assert saved["members"] == 2 and saved["method"] == "dmc-local-ens2@test-population"
     assert sorted(p.name for p in (out / "c_fixed_mini").glob("*.ckpt")) == [
         "dmc-local-optimizer.s500.r0.ckpt", "dmc-local-optimizer.s500.r1.ckpt"]
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_holdout_test_models_pool_with_the_configs_own_and_the_trained_dmc_serves_them(tiny_nws, tmp_path):
+    import shutil
+
+    from sklearn.metrics import balanced_accuracy_score
+
+    import metaclf.evaluate as ev
+    from metaclf.cli.commands import local
+    from metaclf.data import DataError, load_split
+    from train.generate import main as generate
+
+    root = tmp_path / "nws"
+    shutil.copytree(tiny_nws / "c_fixed_mini", root / "c_fixed_mini")
+    assert generate(["--config", "c_fixed_mini_holdout", "--shard", "0", "--limit", "3", "--max-epochs", "2",
+                     "--out", str(root), "--quiet"]) == 0
+    kw = {"data_dir": str(root), "converged_only": False, "seed": 1, "subset_size": 500, "steps": 4}
+    plain, fitted = ev.evaluate("dmc-local", "c_fixed_mini", "optimizer", checkpoint=tmp_path / "c",
+                                return_estimators=True, **kw)
+    stamp = (tmp_path / "c.r0.ckpt").stat().st_mtime_ns
+    pooled = ev.evaluate("dmc-local", "c_fixed_mini", "optimizer", checkpoint=tmp_path / "c",
+                         test_configs=("c_fixed_mini_holdout",), **kw)
+    assert (tmp_path / "c.r0.ckpt").stat().st_mtime_ns == stamp  # the trained DMC is reused, not retrained
+    assert pooled["train"] == plain["train"]
+    by_config = pooled["test"]["configs"]
+    assert {k: v["models"] for k, v in by_config.items()} == {"c_fixed_mini": plain["test"]["models"],
+                                                               "c_fixed_mini_holdout": 3}
+    assert pooled["test"]["models"] == plain["test"]["models"] + 3
+    # the config's own share scores as the plain evaluation did
+    assert by_config["c_fixed_mini"]["accuracy_mean"] == pytest.approx(plain["accuracy_mean"])
+    assert by_config["c_fixed_mini"]["ci95"] == pytest.approx(plain["ci95"])
+    # by hand, with scikit-learn: the same DMC predicts each config's test windows, and the
+    # pooled accuracy is the class-balanced accuracy over all of those windows together
+    y_true, y_pred = [], []
+    for config in ("c_fixed_mini", "c_fixed_mini_holdout"):
+        test = load_split(config, "test", "optimizer", (-2, -1), str(root), False, min_classes=1)
+        pred = fitted[0].window_scores(test).argmax(2)  # [W, n]
+        y_true.append(np.broadcast_to(test.labels, pred.shape).ravel())
+        y_pred.append(pred.ravel())
+    assert pooled["accuracy_mean"] == pytest.approx(
+        balanced_accuracy_score(np.concatenate(y_true), np.concatenate(y_pred)))
+    assert by_config["c_fixed_mini_holdout"]["accuracy_mean"] == pytest.approx(
+        balanced_accuracy_score(y_true[1], y_pred[1]))  # its 3 models hold 2 optimizers
+    with pytest.raises(DataError, match="c_fixed_mini_holdout holds test models only"):
+        ev.evaluate("svm-linear-global", "c_fixed_mini_holdout", "optimizer", data_dir=str(root), converged_only=False)
+    with pytest.raises(ValueError, match="'c_main_mini' does not match 'c_fixed_mini'"):
+        ev.evaluate("dmc-local", "c_fixed_mini", "optimizer", test_configs=("c_main_mini",), **kw)
+    with pytest.raises(ValueError, match="given twice"):
+        ev.evaluate("dmc-local", "c_fixed_mini", "optimizer", test_configs=("c_fixed_mini",), **kw)
+    # the command files the pooled result apart, from the same checkpoint
+    out = tmp_path / "out"
+    args = ["--config", "c_fixed_mini", "--data-dir", str(root), "--out", str(out), "--target", "optimizer",
+            "--include-unconverged", "--seed", "1", "--subset-size", "500", "--steps", "4"]
+    assert local(args) == 0
+    assert local([*args, "--test-config", "c_fixed_mini_holdout", "--bn-stats", "test-population"]) == 0
+    saved = json.loads((out / "c_fixed_mini" / "dmc-local@test-population+c_fixed_mini_holdout-optimizer.json")
+                       .read_text())
+    assert saved["method"] == "dmc-local@test-population+c_fixed_mini_holdout"
+    assert saved["test"]["configs"]["c_fixed_mini_holdout"]["models"] == 3
+    assert [p.name for p in (out / "c_fixed_mini").glob("*.ckpt")] == ["dmc-local-optimizer.s500.r0.ckpt"]

@@ -105,3 +105,19 @@ def test_labels_index_the_full_option_lists():
         assert c.label_names(k)[v] == str(hp[k])
     assert c.label_names("filter_size") == ["3", "5", "7"]
     assert labels["filter_size"] == 1
+
+
+@pytest.mark.parametrize("sibling", ["c_fixed_cpu", "c_fixed_mini"])
+def test_a_holdout_config_draws_test_models_of_its_siblings_space_independently(sibling):
+    sib, hold = CONFIGS[sibling], CONFIGS[sibling + "_holdout"]
+    assert {hold.split_of(m) for m in range(hold.num_models)} == {"test"}
+    assert (hold.sources, hold.fixed_architecture, hold.profile) == (sib.sources, sib.fixed_architecture, sib.profile)
+    n = min(hold.num_models, sib.num_models)
+    pairs = [(sample_hparams(sib, m), sample_hparams(hold, m)) for m in range(n)]
+    # the same fixed architecture, but other draws of every free hyper-parameter
+    assert all({k: b[k] for k in ARCHITECTURE_KEYS} == FIXED_ARCHITECTURE for _, b in pairs)
+    assert sum(a["initialization"] == b["initialization"] for a, b in pairs) < 0.5 * n
+    assert all(a["learning_rate"] != b["learning_rate"] for a, b in pairs)
+    # and the same options: every value of the sibling's categorical draws shows up in the holdout's
+    for key in ("dataset", "optimizer", "activation", "initialization", "batch_size", "augmentation"):
+        assert {b[key] for _, b in pairs} == {a[key] for a, _ in pairs}

@@ -178,8 +178,11 @@ def regression_best(reg: dict[str, Any], name: str, claimed: set[str]) -> dict[s
 
 
 def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
-    """Every finding of the paper that the results in ``out`` for ``config`` can address."""
-    everything = store.load_results(out).get(config, {})
+    """Every finding of the paper that the results in ``out`` for ``config`` can address.
+
+    Results tested on other configs' models as well (``<method>+<config>``, ``--test-config``)
+    are left out: the findings compare methods on one set of test models."""
+    everything = {k: r for k, r in store.load_results(out).get(config, {}).items() if "+" not in r["method"]}
     parts = store.by_part(everything)
     res = parts.get("all", {})
     f: dict[str, dict[str, Any]] = {

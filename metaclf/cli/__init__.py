@@ -3,7 +3,7 @@
 Every command takes ``--config``, ``--data-dir`` and ``--out``; meta-classifier commands add
 ``--target``, ``--seed`` and ``--include-unconverged``, and, as they apply, the window options
 (``--part``, ``--subset-size``), the DMC options (``--steps``, ``--device``, ``--profile``,
-``--inputs``, ``--norm``), ``--rounds`` and, for the DMCs, ``--members``. Values are validated
+``--inputs``, ``--norm``), ``--rounds``, ``--test-config`` and, for the DMCs, ``--members``. Values are validated
 by argparse types, so a bad one is a one-line error with exit status 2. The commands
 themselves live in :mod:`metaclf.cli.commands`; ``python -m metaclf.<command>`` reaches them
 through a module of three lines.
@@ -124,6 +124,15 @@ def add_rounds_arg(p: argparse.ArgumentParser, default: int | None, members: boo
                             "window probabilities are averaged, member k of round r trained as round "
                             "r*members+k of a plain run (so its checkpoints serve); beyond the paper, results "
                             "filed as <method>-ens<members>")
+
+
+def add_test_config_arg(p: argparse.ArgumentParser) -> None:
+    """``--test-config``: pool the test models of other configs with the config's own (beyond the paper)."""
+    p.add_argument("--test-config", action="append", default=[], type=choice(list(CONFIGS)), metavar="CONFIG",
+                   help="also test on the test models of CONFIG (repeatable), pooled with --config's own: a config "
+                        "of the same sources and architecture kind, e.g. c_fixed_cpu_holdout (test models only) "
+                        "for c_fixed_cpu; training is unchanged, so DMC checkpoints serve; beyond the paper, "
+                        "results filed as <method>+<CONFIG>")
 
 
 def target_classes(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:

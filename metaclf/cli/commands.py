@@ -32,18 +32,20 @@ from ..data import DataError, TargetError, check_target, load_split
 from ..evaluate import LastSplits, evaluate
 from ..methods import METHODS, dmc_method
 from ..methods.svm import FEATURE_SETS, KERNELS
-from . import (add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, dmc_params, int_list,
-               target_classes)
+from . import (add_dmc_args, add_rounds_arg, add_test_config_arg, add_window_args, choice, command_parser,
+               dmc_params, int_list, target_classes)
 
 
-def result_name(method: str, params: dict[str, Any], members: int = 1) -> str:
+def result_name(method: str, params: dict[str, Any], members: int = 1, test_configs: tuple[str, ...] = ()) -> str:
     """The name a result is saved and tabled under: the method's, with ``-ens<members>`` for an
-    ensemble per round, and ``@test-batch`` or ``@test-population`` when its BatchNorm evaluates
+    ensemble per round, ``@test-batch`` or ``@test-population`` when its BatchNorm evaluates
     on statistics of test inputs (training is the same: the evaluations of a DMC share its
-    checkpoint and sit side by side in the table)."""
+    checkpoint and sit side by side in the table), and ``+<config>`` for every test config
+    pooled with the config's own test models."""
     bn = params.get("bn_stats", "population")
     name = method if members == 1 else f"{method}-ens{members}"
-    return name if bn == "population" else f"{name}@{bn}"
+    name = name if bn == "population" else f"{name}@{bn}"
+    return name + "".join(f"+{c}" for c in test_configs)
 
 
 def _run(method: str, args, out_name: str | None = None, last: LastSplits | None = None,
@@ -53,14 +55,15 @@ def _run(method: str, args, out_name: str | None = None, last: LastSplits | None
     trained = store.result_path(args.out, args.config, out_name or method, args.target, params.get("part"))
     stem = trained.with_suffix(f".s{params['subset_size']}" if "subset_size" in params else "")  # checkpoint
     members = getattr(args, "members", 1)
-    name = result_name(out_name or method, params, members)
+    test_configs = tuple(args.test_config)
+    name = result_name(out_name or method, params, members, test_configs)
     path = store.result_path(args.out, args.config, name, args.target, params.get("part"))
     converged_only = not args.include_unconverged
     splits = None if last is None else last(method, args.config, args.target, data_dir=args.data_dir,
-                                            converged_only=converged_only, **params)
+                                            converged_only=converged_only, test_configs=test_configs, **params)
     res = evaluate(method, args.config, args.target, data_dir=args.data_dir, rounds=getattr(args, "rounds", None),
                    seed=args.seed, converged_only=converged_only, splits=splits, members=members,
-                   checkpoint=stem if method.startswith("dmc") else None, **params)
+                   test_configs=test_configs, checkpoint=stem if method.startswith("dmc") else None, **params)
     res["method"] = name
     store.save(path, res)
     if "feature_importance" in res:
@@ -78,6 +81,7 @@ def svm(argv: list[str] | None = None) -> int:
     p.add_argument("--kernel", default="linear", type=choice(KERNELS), help="linear or rbf")
     add_rounds_arg(p, recipe.SVM_ROUNDS)
     add_window_args(p)
+    add_test_config_arg(p)
     args = p.parse_args(argv)
     target_classes(p, args)
     if args.features == "layerwise" and not get_config(args.config).fixed_architecture:
@@ -95,6 +99,7 @@ def local(argv: list[str] | None = None) -> int:
     add_window_args(p, sweep=True)
     add_dmc_args(p)
     add_rounds_arg(p, None, members=True)
+    add_test_config_arg(p)
     args = p.parse_args(argv)
     target_classes(p, args)
     params = dmc_params(p, args)
@@ -119,6 +124,7 @@ def global_(argv: list[str] | None = None) -> int:
     p = command_parser("python -m metaclf.global", global_.__doc__, target="dataset")
     add_dmc_args(p)
     add_rounds_arg(p, None, members=True)
+    add_test_config_arg(p)
     args = p.parse_args(argv)
     target_classes(p, args)
     if not get_config(args.config).fixed_architecture:
@@ -153,6 +159,7 @@ def all_(argv: list[str] | None = None) -> int:
                    help="registry methods or groups: svm, local, global, baseline, beyond (default "
                         "svm,local,global,baseline)")
     add_dmc_args(p, variant=False)
+    add_test_config_arg(p)
     args = p.parse_args(argv)
     if args.target == "all":
         targets = [t for t in TARGETS if _varies(t, args.config)]
@@ -170,7 +177,8 @@ def all_(argv: list[str] | None = None) -> int:
             if METHODS[method].params.get("norm", "batch") != "batch" and dmc["bn_stats"] != "population":
                 continue  # no BatchNorm to evaluate otherwise
             params = dmc if method.startswith("dmc") else {}
-            if store.result_path(args.out, args.config, result_name(method, params), target).exists():
+            if store.result_path(args.out, args.config, result_name(method, params, 1, tuple(args.test_config)),
+                                 target).exists():
                 continue
             try:
                 _run(method, args, last=last, **params)
