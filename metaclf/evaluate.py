@@ -32,9 +32,9 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.metrics import confusion_matrix
 
-from . import recipe
 from nws_datasets.space import get_config
 
+from . import recipe
 from .data import DataError, WeightSet, balanced_models, check_target, load_split
 from .methods import MetaClassifier, make
 
