@@ -79,9 +79,10 @@ class NWS(datasets.ArrowBasedBuilder):
                                     features=features(self.config.nws, self.config.weights),
                                     citation=_CITATION, license="mit")
         if not any(find_indexes(self.config.data_dir, self.config.name, self.storage_options or {})):
-            # Nothing generated yet: inspection (get_dataset_infos) shows the two splits, empty;
+            # Nothing generated yet: inspection (get_dataset_infos) shows the config's splits, empty;
             # loading still fails in _split_generators, saying how to generate them.
-            info.splits = datasets.SplitDict({s: datasets.SplitInfo(name=s, num_examples=0) for s in self.config.nws.splits})
+            info.splits = datasets.SplitDict({s: datasets.SplitInfo(name=s, num_examples=0)
+                                              for s in self.config.nws.splits})
         return info
 
     def _split_generators(self, dl_manager):

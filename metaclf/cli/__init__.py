@@ -3,10 +3,10 @@
 Every command takes ``--config``, ``--data-dir`` and ``--out``; meta-classifier commands add
 ``--target``, ``--seed`` and ``--include-unconverged``, and, as they apply, the window options
 (``--part``, ``--subset-size``), the DMC options (``--steps``, ``--device``, ``--profile``,
-``--inputs``, ``--norm``), ``--rounds``, ``--test-config`` and, for the DMCs, ``--members``. Values are validated
-by argparse types, so a bad one is a one-line error with exit status 2. The commands
-themselves live in :mod:`metaclf.cli.commands`; ``python -m metaclf.<command>`` reaches them
-through a module of three lines.
+``--inputs``, ``--norm``), ``--rounds``, ``--test-config`` and, for the DMCs, ``--members``.
+Values are validated by argparse types, so a bad one is a one-line error with exit status 2.
+The commands themselves live in :mod:`metaclf.cli.commands`; ``python -m metaclf.<command>``
+reaches them through a module of three lines.
 """
 from __future__ import annotations
 
