@@ -166,17 +166,26 @@ def load_splits(method: str | MetaClassifier, config: str, target: str, *, data_
                              f"{base.fixed_architecture}")
     snapshots = tuple(_estimator(method, target, params).snapshots)
     train = load_split(config, "train", target, snapshots, data_dir, converged_only)
-    tests, offset = [], 0
-    for name in (config, *test_configs):  # pooled, each may hold one class
+    tests = []
+    for name, offset in model_id_offsets(config, test_configs).items():  # pooled, each may hold one class
         part = load_split(name, "test", target, snapshots, data_dir, converged_only, 1 if test_configs else 2)
         part.model_id = part.model_id + offset
         tests.append(part)
-        offset += get_config(name).num_models
     test = tests[0] if len(tests) == 1 else WeightSet.concat(tests)
     if len(np.unique(test.labels)) < 2:
         raise DataError(f"{config}: the test models of {config} and {', '.join(test_configs)} all have one "
                         f"{target}; a meta-classifier needs at least 2 classes")
     return Splits(config, target, snapshots, converged_only, train, test, test_configs)
+
+
+def model_id_offsets(config: str, test_configs: tuple[str, ...]) -> dict[str, int]:
+    """Where each config's model ids start in a pooled test set: ``config``'s at 0, each test
+    config's past the model ids of the configs before it."""
+    out, offset = {}, 0
+    for name in (config, *test_configs):
+        out[name] = offset
+        offset += get_config(name).num_models
+    return out
 
 
 class LastSplits:
@@ -282,11 +291,9 @@ def _by_test_config(scores: list[np.ndarray], test: WeightSet, splits: Splits, c
                     seed: int) -> dict[str, dict[str, Any]]:
     """Each config's share of the scored test models (after a method's filters) and, when the test
     set pools several configs, the accuracy [95% CI] on that config's test models alone."""
-    out, offset = {}, 0
-    for name in (splits.config, *splits.test_configs):
-        n = get_config(name).num_models
-        rows = (test.model_id >= offset) & (test.model_id < offset + n)
-        offset += n
+    out = {}
+    for name, offset in model_id_offsets(splits.config, splits.test_configs).items():
+        rows = (test.model_id >= offset) & (test.model_id < offset + get_config(name).num_models)
         entry: dict[str, Any] = {"models": int(len(np.unique(test.model_id[rows])))}
         if splits.test_configs and len(np.unique(test.labels[rows])) > 1:
             alone = score([s[:, rows] for s in scores], test.labels[rows], test.model_id[rows], classes, seed)
