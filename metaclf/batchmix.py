@@ -1,6 +1,6 @@
 """`python -m metaclf.batchmix`: what a DMC's test-batch accuracy owes to its batch-mates
-(:func:`metaclf.cli.commands.batchmix`)."""
-from metaclf.cli import commands, entry
+(:func:`metaclf.cli.analyses.batchmix`)."""
+from metaclf.cli import analyses, entry
 
-main = commands.batchmix
+main = analyses.batchmix
 entry(__name__, main)

@@ -22,7 +22,8 @@ from nws_datasets.cli import positive_int, run_main
 from nws_datasets.cnn import TFBatchNorm
 from nws_datasets.space import FIXED_ARCHITECTURE
 
-from .methods.dmc import DMC, DMC_PROFILES, PairMaxPool, local_dmc
+from .methods.dmc import DMC, PairMaxPool, local_dmc
+from .recipe import DMC_PROFILES
 from .recipe import LOCAL_FEATURE_WINDOWS as W
 from .recipe import SUBSET_SIZE as S
 from .features import local_features

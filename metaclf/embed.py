@@ -1,5 +1,5 @@
-"""`python -m metaclf.embed`: the weight embedding (:func:`metaclf.cli.commands.embed`)."""
-from metaclf.cli import commands, entry
+"""`python -m metaclf.embed`: the weight embedding (:func:`metaclf.cli.analyses.embed`)."""
+from metaclf.cli import analyses, entry
 
-main = commands.embed
+main = analyses.embed
 entry(__name__, main)

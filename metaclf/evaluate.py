@@ -1,10 +1,9 @@
 """The one evaluation loop of every meta-classifier, and how its predictions are scored.
 
-:func:`evaluate` loads the training and test splits of a config for a target (the snapshots
-the method asks for), trains the method on ``rounds`` independent class-balanced draws of
-training models (random K per class, K the smallest class), predicts every evaluation window
-of every test record, and scores the predictions with :func:`score`. With ``members`` > 1 a
-round is an ensemble of that many independently trained estimators (beyond the paper).
+:func:`evaluate` runs a :class:`metaclf.spec.RunSpec`: it loads the training and test splits of
+the config for the target (the snapshots the method reads), trains the method on independent
+class-balanced draws of training models (random K per class, K the smallest class), predicts
+every evaluation window of every test record, and scores the predictions with :func:`score`.
 
 Scoring is the same for every method, so numbers compare:
 
@@ -36,7 +35,9 @@ from nws_datasets.space import get_config
 
 from . import recipe
 from .data import DataError, WeightSet, balanced_models, check_target, load_split
-from .methods import MetaClassifier, make
+from .methods import make
+from .methods.base import MetaClassifier
+from .spec import RunSpec
 
 
 def _balanced_accuracy(correct: np.ndarray, total: np.ndarray, member: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -124,58 +125,49 @@ def score(window_scores: list[np.ndarray], labels: np.ndarray, model_ids: np.nda
 class Splits:
     """The training and test records of one config and target, as loaded for a method's
     snapshots: what :func:`evaluate` reads, loaded once by :func:`load_splits` when several
-    evaluations share them (the points of a learning curve)."""
+    evaluations share them (the points of a learning curve, the methods of ``metaclf.all``)."""
 
-    config: str
-    target: str
-    snapshots: tuple[int, ...]
-    converged_only: bool
+    key: tuple[Any, ...]  #: (config, target, snapshots, converged_only, test_configs)
     train: WeightSet
     test: WeightSet
-    test_configs: tuple[str, ...] = ()
 
-    def serves(self, config: str, target: str, snapshots: tuple[int, ...], converged_only: bool,
-               test_configs: tuple[str, ...] = ()) -> bool:
-        """Whether these are the splits an evaluation of ``config``/``target`` at ``snapshots`` reads."""
-        return (self.config, self.target, self.snapshots, self.converged_only, self.test_configs) == (
-            config, target, tuple(snapshots), converged_only, tuple(test_configs))
+    def serves(self, spec: RunSpec) -> bool:
+        """Whether these are the splits an evaluation of ``spec`` reads."""
+        return self.key == _splits_key(spec)
 
 
-def load_splits(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
-                converged_only: bool = True, test_configs: tuple[str, ...] = (), **params: Any) -> Splits:
-    """Both splits of ``config`` for ``target``, at the snapshots ``method`` (with ``params``) reads.
+def _splits_key(spec: RunSpec) -> tuple[Any, ...]:
+    return (spec.config, spec.target, tuple(estimator(spec).snapshots), spec.converged_only, spec.test_configs)
 
-    ``test_configs`` (beyond the paper) pools the test models of other configs of the same
-    sources and architecture kind (e.g. ``c_fixed_cpu_holdout`` for ``c_fixed_cpu``) with
-    ``config``'s own: more test models for the same trained meta-classifier. Their model ids are
-    offset past the configs before them (the first test config's model i becomes
-    ``config.num_models + i``), so every test model stays one model. Raises
-    :class:`metaclf.data.DataError` when too few models qualify, ValueError for a test config
-    whose labels would not mean the same.
+
+def estimator(spec: RunSpec) -> MetaClassifier:
+    """The unfitted estimator of ``spec``'s method with the parameters ``spec`` sets."""
+    return make(spec.method, **spec.estimator_params())
+
+
+def load_splits(spec: RunSpec, data_dir: str | None = None) -> Splits:
+    """Both splits of ``spec.config`` for its target, at the snapshots its method reads.
+
+    ``spec.test_configs`` (beyond the paper) pools the test models of other configs of the same
+    sources and architecture kind (e.g. ``c_fixed_cpu_holdout`` for ``c_fixed_cpu``) with the
+    config's own; their model ids are offset past the configs before them
+    (:func:`model_id_offsets`), so every test model stays one model. Raises
+    :class:`metaclf.data.DataError` when too few models qualify.
     """
-    check_target(target, config)
-    test_configs = tuple(test_configs)
-    base = get_config(config)
-    for name in test_configs:
-        other = get_config(name)
-        if name == config or test_configs.count(name) > 1:
-            raise ValueError(f"test config {name!r} is given twice (the config's own test models are always used)")
-        if (other.sources, other.fixed_architecture) != (base.sources, base.fixed_architecture):
-            raise ValueError(f"test config {name!r} does not match {config!r}: sources {other.sources} and "
-                             f"fixed_architecture={other.fixed_architecture}, expected {base.sources} and "
-                             f"{base.fixed_architecture}")
-    snapshots = tuple(_estimator(method, target, params).snapshots)
-    train = load_split(config, "train", target, snapshots, data_dir, converged_only)
+    spec.validate()
+    snapshots = tuple(estimator(spec).snapshots)
+    train = load_split(spec.config, "train", spec.target, snapshots, data_dir, spec.converged_only)
     tests = []
-    for name, offset in model_id_offsets(config, test_configs).items():  # pooled, each may hold one class
-        part = load_split(name, "test", target, snapshots, data_dir, converged_only, 1 if test_configs else 2)
+    for name, offset in model_id_offsets(spec.config, spec.test_configs).items():  # pooled, each may hold one class
+        part = load_split(name, "test", spec.target, snapshots, data_dir, spec.converged_only,
+                          1 if spec.test_configs else 2)
         part.model_id = part.model_id + offset
         tests.append(part)
     test = tests[0] if len(tests) == 1 else WeightSet.concat(tests)
     if len(np.unique(test.labels)) < 2:
-        raise DataError(f"{config}: the test models of {config} and {', '.join(test_configs)} all have one "
-                        f"{target}; a meta-classifier needs at least 2 classes")
-    return Splits(config, target, snapshots, converged_only, train, test, test_configs)
+        raise DataError(f"{spec.config}: the test models of {spec.config} and {', '.join(spec.test_configs)} all "
+                        f"have one {spec.target}; a meta-classifier needs at least 2 classes")
+    return Splits(_splits_key(spec), train, test)
 
 
 def model_id_offsets(config: str, test_configs: tuple[str, ...]) -> dict[str, int]:
@@ -190,113 +182,99 @@ def model_id_offsets(config: str, test_configs: tuple[str, ...]) -> dict[str, in
 
 class LastSplits:
     """The splits of the last evaluation, handed to the next one that reads the same config,
-    target and snapshots (the methods of ``metaclf.all``, the subset-size sweep): one set at a
-    time, dropped before another is loaded, so memory stays that of one evaluation."""
+    target and snapshots: one set at a time, dropped before another is loaded, so memory stays
+    that of one evaluation."""
 
     def __init__(self) -> None:
         self.splits: Splits | None = None
 
-    def __call__(self, method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
-                 converged_only: bool = True, test_configs: tuple[str, ...] = (), **params: Any) -> Splits:
-        est = _estimator(method, target, params)
-        est.check_config(config)  # refuse before loading, as evaluate does
-        if self.splits is None or not self.splits.serves(config, target, est.snapshots, converged_only,
-                                                         test_configs):
+    def __call__(self, spec: RunSpec, data_dir: str | None = None) -> Splits:
+        estimator(spec.validate()).check_config(spec.config)  # refuse before loading, as evaluate does
+        if self.splits is None or not self.splits.serves(spec):
             self.splits = None
-            self.splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only,
-                                      test_configs=test_configs)
+            self.splits = load_splits(spec, data_dir)
         return self.splits
 
 
-def _estimator(method: str | MetaClassifier, target: str, params: dict[str, Any]) -> MetaClassifier:
-    est = make(method, **params) if isinstance(method, str) else clone(method).set_params(**params)
-    if "target" in est.get_params():  # the confound baseline must leave the target out
-        est.set_params(target=target)
-    return est
+def _fit_round(est: MetaClassifier, train: WeightSet, spec: RunSpec, draw: int,
+               checkpoint: Path | None) -> tuple[MetaClassifier, int, int]:
+    """Fit draw ``draw`` (its own class-balanced models and seed ``spec.seed + draw``): (the
+    fitted estimator, its training models, its models per class)."""
+    keep = balanced_models(train.model_id, train.labels, np.random.default_rng(spec.seed + draw),
+                           spec.models_per_class)
+    e = clone(est).set_params(random_state=spec.seed + draw)
+    if checkpoint is not None and "checkpoint" in e.get_params():
+        e.set_params(checkpoint=str(Path(checkpoint).with_name(f"{Path(checkpoint).name}.r{draw}.ckpt")))
+    sub = train.subset(keep)
+    e.fit(sub, sub.labels)
+    models = len(np.unique(sub.model_id))
+    return e, models, models // len(np.unique(sub.labels))  # exact: the subset is balanced
 
 
-def evaluate(method: str | MetaClassifier, config: str, target: str, *, data_dir: str | None = None,
-             rounds: int | None = None, seed: int = 0, converged_only: bool = True,
-             checkpoint: Path | None = None, return_estimators: bool = False, models_per_class: int | None = None,
-             splits: Splits | None = None, members: int = 1, test_configs: tuple[str, ...] = (),
-             **params: Any) -> dict[str, Any] | tuple[dict[str, Any], list[MetaClassifier]]:
-    """Train and test ``method`` (a registry name or an estimator) on ``config`` for ``target``.
+def evaluate(spec: RunSpec, *, data_dir: str | None = None, checkpoint: Path | None = None,
+             splits: Splits | None = None,
+             return_estimators: bool = False) -> dict[str, Any] | tuple[dict[str, Any], list[MetaClassifier]]:
+    """Train and test the run ``spec`` describes; return its result (every number, and the spec).
 
-    ``params`` override the method's parameters; ``rounds`` defaults to the method's (10 for
-    the SVMs, 1 for a DMC). ``models_per_class`` caps the class-balanced training models of
-    every class (default: all of the smallest class; a point of a learning curve). A DMC
-    checkpoints round r to ``<checkpoint>.r<r>.ckpt`` and resumes from there. ``splits``
-    (from :func:`load_splits`, for the same config, target, snapshots and ``converged_only``)
-    skips loading the data. ``members`` > 1 makes every round an ensemble (beyond the paper):
-    ``members`` estimators, each trained as a round of its own (draw i = r·members + k: its own
-    class-balanced models and seed ``seed + i``, checkpoint ``.r<i>.ckpt``, so the checkpoints of
-    a ``rounds × members``-round run serve), whose class scores (a DMC's probabilities) are
-    averaged per window before scoring. ``test_configs`` adds the test models of other configs
-    (see :func:`load_splits`; beyond the paper). With ``return_estimators`` it returns (result,
-    the fitted estimator of every draw). Raises :class:`metaclf.data.DataError` when too few models
-    qualify, ValueError when ``splits`` were loaded for another evaluation or ``members`` < 1.
+    The method trains on ``spec.rounds`` class-balanced draws of training models (default: the
+    method's, 10 for the SVMs, 1 for a DMC). With ``spec.members`` > 1 a round is an ensemble
+    (beyond the paper): draw i = r·members + k is trained as round i of a plain run (so the
+    checkpoints of a ``rounds × members``-round run serve) and the members' class scores are
+    averaged per window. A DMC checkpoints draw i to ``<checkpoint>.r<i>.ckpt`` and resumes from
+    there. ``splits`` (from :func:`load_splits` for an equal key) skips loading the data. With
+    ``return_estimators`` it returns (result, the fitted estimator of every draw). Raises
+    :class:`metaclf.spec.SpecError` for a spec that does not fit together,
+    :class:`metaclf.data.DataError` when too few models qualify, ValueError for ``splits`` of
+    another evaluation.
     """
     start = time.perf_counter()
-    classes = check_target(target, config)
-    est = _estimator(method, target, params)
-    name = method if isinstance(method, str) else type(method).__name__
-    est.check_config(config)
-    rounds = rounds or est.default_rounds
-    if members < 1:
-        raise ValueError(f"members must be at least 1, got {members}")
-    test_configs = tuple(test_configs)
-    if splits is None:
-        splits = load_splits(est, config, target, data_dir=data_dir, converged_only=converged_only,
-                             test_configs=test_configs)
-    if not splits.serves(config, target, est.snapshots, converged_only, test_configs):
+    spec.validate()
+    classes = check_target(spec.target, spec.config)
+    est = estimator(spec)
+    est.check_config(spec.config)
+    rounds = spec.rounds or est.default_rounds
+    splits = splits if splits is not None else load_splits(spec, data_dir)
+    if not splits.serves(spec):
         raise ValueError(f"splits loaded for (config, target, snapshots, converged_only, test_configs) = "
-                         f"({splits.config}, {splits.target}, {splits.snapshots}, {splits.converged_only}, "
-                         f"{splits.test_configs}), not ({config}, {target}, {tuple(est.snapshots)}, "
-                         f"{converged_only}, {test_configs})")
+                         f"{splits.key}, not {_splits_key(spec)}")
     train, test = est.usable(splits.train, "train"), est.usable(splits.test, "test")
     train, test, left_out = drop_rare_classes(train, test, classes)
     scores, fitted, train_models, per_class = [], [], [], []
     for r in range(rounds):
         member_scores = []
-        for i in range(r * members, (r + 1) * members):
-            keep = balanced_models(train.model_id, train.labels, np.random.default_rng(seed + i), models_per_class)
-            e = clone(est).set_params(random_state=seed + i)
-            if checkpoint is not None and "checkpoint" in e.get_params():
-                e.set_params(checkpoint=str(Path(checkpoint).with_name(f"{Path(checkpoint).name}.r{i}.ckpt")))
-            sub = train.subset(keep)
-            e.fit(sub, sub.labels)
+        for i in range(r * spec.members, (r + 1) * spec.members):
+            e, models, k = _fit_round(est, train, spec, i, checkpoint)
             member_scores.append(e.window_scores(test))
             fitted.append(e)
-            train_models.append(len(np.unique(sub.model_id)))
-            per_class.append(train_models[-1] // len(np.unique(sub.labels)))  # exact: the subset is balanced
+            train_models.append(models)
+            per_class.append(k)
         scores.append(np.mean(member_scores, axis=0))
-    out = score(scores, test.labels, test.model_id, classes, seed)
+    out = score(scores, test.labels, test.model_id, classes, spec.seed)
     out.update({
-        "method": name, "config": config, "target": target, "params": _jsonable(est.get_params()),
-        "part": est.get_params().get("part", "all"), "rounds": rounds, "members": members, "seed": seed,
-        "snapshots": list(est.snapshots), "converged_only": converged_only,
+        "method": spec.method, "label": spec.label(), "spec": spec.to_json(), "config": spec.config,
+        "target": spec.target, "params": _jsonable(est.get_params()), "rounds": rounds,
+        "snapshots": list(est.snapshots),
         "train": {"models": int(len(np.unique(train.model_id))), "records": len(train),
-                  "balanced_models_per_round": train_models,
-                  "models_per_class": per_class, "models_per_class_cap": models_per_class},
+                  "balanced_models_per_round": train_models, "models_per_class": per_class},
         "classes_left_out": left_out,
         "test": {"models": int(len(np.unique(test.model_id))), "records": len(test),
-                 "configs": _by_test_config(scores, test, splits, classes, seed)},
+                 "configs": _by_test_config(scores, test, spec, classes)},
     })
     out.update(_round_extras(fitted))
     out["seconds"] = round(time.perf_counter() - start, 2)
     return (out, fitted) if return_estimators else out
 
 
-def _by_test_config(scores: list[np.ndarray], test: WeightSet, splits: Splits, classes: list[str],
-                    seed: int) -> dict[str, dict[str, Any]]:
+def _by_test_config(scores: list[np.ndarray], test: WeightSet, spec: RunSpec,
+                    classes: list[str]) -> dict[str, dict[str, Any]]:
     """Each config's share of the scored test models (after a method's filters) and, when the test
     set pools several configs, the accuracy [95% CI] on that config's test models alone."""
     out = {}
-    for name, offset in model_id_offsets(splits.config, splits.test_configs).items():
+    for name, offset in model_id_offsets(spec.config, spec.test_configs).items():
         rows = (test.model_id >= offset) & (test.model_id < offset + get_config(name).num_models)
         entry: dict[str, Any] = {"models": int(len(np.unique(test.model_id[rows])))}
-        if splits.test_configs and len(np.unique(test.labels[rows])) > 1:
-            alone = score([s[:, rows] for s in scores], test.labels[rows], test.model_id[rows], classes, seed)
+        if spec.test_configs and len(np.unique(test.labels[rows])) > 1:
+            alone = score([s[:, rows] for s in scores], test.labels[rows], test.model_id[rows], classes, spec.seed)
             entry.update({k: alone[k] for k in ("accuracy_mean", "ci95", "chance")})
         out[name] = entry
     return out

@@ -90,6 +90,19 @@ def part_bounds(n_weights: np.ndarray, n_conv: np.ndarray, part: str) -> tuple[n
     raise ValueError(f"unknown part {part!r}; expected all, conv or fc")
 
 
+def usable_windows(records, part: str, size: int, split: str):
+    """The records (a :class:`metaclf.data.WeightSet`) whose ``part`` weights hold a window of
+    ``size``; a :class:`metaclf.data.DataError` naming the largest there is if none does."""
+    from .data import DataError
+
+    lo, hi = part_bounds(records.lengths(), records.n_conv, part)
+    ok = hi - lo >= size
+    if not ok.any():
+        raise DataError(f"--subset-size {size} is larger than the {part} weights of every {split} record "
+                        f"(at most {int((hi - lo).max())}); use a smaller --subset-size")
+    return records.subset(ok)
+
+
 def window_starts(lo: np.ndarray, hi: np.ndarray, size: int, u: np.ndarray) -> np.ndarray:
     """Window starts at relative positions ``u`` ∈ [0, 1] ([n] or [n, k]) inside [lo, hi − size]."""
     span = (hi - lo - size).reshape((-1,) + (1,) * (np.ndim(u) - 1))

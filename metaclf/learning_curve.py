@@ -1,6 +1,6 @@
 """`python -m metaclf.learning_curve`: accuracy against training models per class
-(:func:`metaclf.cli.commands.learning_curve`)."""
-from metaclf.cli import commands, entry
+(:func:`metaclf.cli.analyses.learning_curve`)."""
+from metaclf.cli import analyses, entry
 
-main = commands.learning_curve
+main = analyses.learning_curve
 entry(__name__, main)

@@ -1,5 +1,5 @@
-"""`python -m metaclf.maps`: performance maps (:func:`metaclf.cli.commands.maps`)."""
-from metaclf.cli import commands, entry
+"""`python -m metaclf.maps`: performance maps (:func:`metaclf.cli.analyses.maps`)."""
+from metaclf.cli import analyses, entry
 
-main = commands.maps
+main = analyses.maps
 entry(__name__, main)

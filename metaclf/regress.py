@@ -1,5 +1,5 @@
-"""`python -m metaclf.regress`: the accuracy regression (:func:`metaclf.cli.commands.regress`)."""
-from metaclf.cli import commands, entry
+"""`python -m metaclf.regress`: the accuracy regression (:func:`metaclf.cli.analyses.regress`)."""
+from metaclf.cli import analyses, entry
 
-main = commands.regress
+main = analyses.regress
 entry(__name__, main)

@@ -1,5 +1,5 @@
-"""`python -m metaclf.report`: the one-command report (:func:`metaclf.cli.commands.report`)."""
-from metaclf.cli import commands, entry
+"""`python -m metaclf.report`: the one-command report (:func:`metaclf.cli.analyses.report`)."""
+from metaclf.cli import analyses, entry
 
-main = commands.report
+main = analyses.report
 entry(__name__, main)

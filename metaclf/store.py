@@ -1,12 +1,12 @@
 """Where meta-classifier results live: JSON files, figures, and the table across runs.
 
-Every run writes ``<out>/<config>/<method>-<target>[-<part>].json``; :func:`summarize` reads
-them all back to draw the bar chart of Fig. 2/4 (methods vs chance per target, 95% CIs) and
-the markdown table. ``python -m metaclf.results --out DIR`` regenerates both.
+Every run writes ``<out>/<config>/<stem>.json`` (:meth:`metaclf.spec.RunSpec.stem`), which
+carries its spec; :func:`summarize` reads them all back, by their specs, to draw the bar chart
+of Fig. 2/4 (methods vs chance per target, 95% CIs) and the markdown table.
+``python -m metaclf.results --out DIR`` regenerates both.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nws_datasets.space import TARGETS  # noqa: E402
-from nws_datasets.storage import write_json  # noqa: E402
+from nws_datasets.storage import read_json, write_json  # noqa: E402
 
 from .methods import METHODS  # noqa: E402
+from .spec import RunSpec  # noqa: E402
 
 
-def result_path(out: Path, config: str, method: str, target: str, part: str | None = None) -> Path:
-    return out / config / f"{method}-{target}{'-' + part if part and part != 'all' else ''}.json"
+def result_path(out: Path, spec: RunSpec, suffix: str = ".json") -> Path:
+    """Where the result of ``spec`` lives: ``<out>/<config>/<stem><suffix>`` (:meth:`RunSpec.stem`)."""
+    return out / spec.config / f"{spec.stem()}{suffix}"
+
+
+def checkpoint_stem(out: Path, spec: RunSpec) -> Path:
+    """Where the DMC checkpoints of ``spec`` live (``.r<i>.ckpt`` is added per round)."""
+    return out / spec.config / spec.training_stem()
+
+
+def reusable(path: Path, spec: RunSpec) -> bool:
+    """Whether ``path`` holds a result of exactly ``spec`` (a resumed run may keep it)."""
+    try:
+        return RunSpec.from_json(read_json(path).get("spec")) == spec
+    except (ValueError, OSError, AttributeError):
+        return False
 
 
 def save(path: Path, result: dict[str, Any]) -> None:
@@ -45,31 +60,55 @@ def plot_confusion(result: dict[str, Any], path: Path) -> None:
                     color="white" if cm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{result['method']} – {result['target']}\n{cell(result)}", fontsize=9)
+    ax.set_title(f"{result['label']} – {result['target']}\n{cell(result)}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def load_results(out: Path) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
-    """{config: {(method, target): result}} for every result JSON under ``out``."""
+def load_results(out: Path, problems: list[str] | None = None) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
+    """{config: {(label, target): result}} for every result JSON under ``out`` (label: the
+    run's :meth:`RunSpec.label`, with ``-<part>`` for windows of part of θ); the spec a result
+    carries is in ``result["spec"]`` as a :class:`RunSpec` after loading. A file that is not a
+    usable result is left out and named in ``problems`` (with why), when a list is given."""
     found: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
     for p in sorted(out.glob("*/*.json")):
-        if "." in p.stem:  # members of a subset-size sweep (<method>-<target>.s<size>.json)
+        if "." in p.stem or p.stem.startswith(NOT_RESULTS):  # sweep members, maps, curves, …
             continue
         try:
-            r = json.loads(p.read_text())
-        except ValueError as err:
-            raise ValueError(f"{p}: result file is not valid JSON ({err}); delete it and run its command again") \
-                from None
-        if not isinstance(r, dict) or "method" not in r or "target" not in r:
+            r = read_json(p)
+            if not isinstance(r, dict):
+                raise ValueError(f"expected a JSON object, got {type(r).__name__}")
+            missing = [k for k in ("spec", "accuracy_mean", "ci95", "chance", "test") if k not in r]
+            if missing:
+                raise ValueError(f"lacks {', '.join(missing)}")
+            r = {**r, "spec": RunSpec.from_json(r["spec"])}
+        except (ValueError, OSError) as err:
+            if problems is not None:
+                problems.append(f"{err if str(p) in str(err) else f'{p}: {err}'} (run its command again)")
             continue
-        missing = [k for k in ("config", "accuracy_mean", "ci95", "chance", "test") if k not in r]
-        if missing:
-            raise ValueError(f"{p}: result file lacks {', '.join(missing)}; delete it and run its command again")
-        key = r["method"] + ("-" + r["part"] if r.get("part", "all") != "all" else "")
-        found.setdefault(r["config"], {})[(key, r["target"])] = r
+        spec = r["spec"]
+        found.setdefault(spec.config, {})[(spec.label() + f"-{spec.part}" * (spec.part != "all"), spec.target)] = r
     return found
+
+
+def map_path(out: Path, spec: RunSpec) -> Path:
+    """Where the performance map of the local DMC of ``spec`` lives."""
+    return out / spec.config / f"maps-{spec.stem()}.json"
+
+
+def load_maps(folder: Path) -> list[dict[str, Any]]:
+    """Every performance map in ``folder`` (a config's results), its spec loaded."""
+    found = []
+    for p in sorted(folder.glob("maps-*.json")):
+        m = read_json(p)
+        if isinstance(m, dict) and "spec" in m:
+            found.append({**m, "spec": RunSpec.from_json(m["spec"])})
+    return found
+
+
+#: files in a results folder that are not results of the tables
+NOT_RESULTS = ("maps", "batchmix-", "learning_curve-", "sweep-")
 
 
 def cell(result: dict[str, Any]) -> str:
@@ -78,17 +117,17 @@ def cell(result: dict[str, Any]) -> str:
     return f"{result['accuracy_mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def method_columns(names: set[str]) -> list[str]:
-    """Registry order, each method followed by its other evaluations (``<method>@…``), then any
-    other name."""
-    ordered = [n for m in METHODS for n in (m, *sorted(x for x in names if x.startswith(m + "@"))) if n in names]
-    return ordered + sorted(names - set(ordered))
+def method_columns(res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The labels of ``res``, in registry order of their methods, the paper's recipe first."""
+    order = list(METHODS)
+    specs = {label: r["spec"] for (label, _), r in res.items()}
+    return sorted(specs, key=lambda k: (order.index(specs[k].method), k != specs[k].method, k))
 
 
 def table(config: str, res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """Markdown rows of one config: a row per target, a column per method (accuracy [95% CI]),
     chance, and the test models behind the numbers."""
-    methods = method_columns({k[0] for k in res})
+    methods = method_columns(res)
     targets = [t for t in TARGETS if any(k[1] == t for k in res)]
     md = ["| target | chance | test models | " + " | ".join(methods) + " |", "|---|---|---|" + "---|" * len(methods)]
     for t in targets:
@@ -104,7 +143,7 @@ def by_part(res: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[tuple[
     trains a local DMC on each), keyed by the plain method name within a part."""
     parts: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
     for (_, target), r in res.items():
-        parts.setdefault(r.get("part", "all"), {})[(r["method"], target)] = r
+        parts.setdefault(r["spec"].part, {})[(r["spec"].label(), target)] = r
     return {p: parts[p] for p in sorted(parts, key=lambda p: (p != "all", p))}
 
 
@@ -136,7 +175,7 @@ def summarize(out: Path) -> str:
 
 def plot_summary(config: str, res: dict[tuple[str, str], dict[str, Any]], path: Path, part: str = "all") -> None:
     """Bar chart of Fig. 2/4: every method per target with its 95% CI, and chance."""
-    methods = method_columns({k[0] for k in res})
+    methods = method_columns(res)
     targets = [t for t in TARGETS if any(k[1] == t for k in res)]
     fig, ax = plt.subplots(figsize=(1.5 + 1.3 * len(targets), 3.6))
     width = 0.8 / (len(methods) + 1)
@@ -167,7 +206,7 @@ def plot_importance(result: dict[str, Any], path: Path) -> None:
     ax.bar(range(len(order)), mean[order], yerr=std[order], capsize=2)
     ax.set_xticks(range(len(order)), [names[i] for i in order], rotation=90, fontsize=7)
     ax.set_ylabel("‖coefficients‖ over classes")
-    ax.set_title(f"Linear SVM feature importance – {result['target']} ({result['method']}, {result['config']})")
+    ax.set_title(f"Linear SVM feature importance – {result['target']} ({result['label']}, {result['config']})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,5 +1,5 @@
-"""`python -m metaclf.trainstats`: training statistics (:func:`metaclf.cli.commands.trainstats`)."""
-from metaclf.cli import commands, entry
+"""`python -m metaclf.trainstats`: training statistics (:func:`metaclf.cli.analyses.trainstats`)."""
+from metaclf.cli import analyses, entry
 
-main = commands.trainstats
+main = analyses.trainstats
 entry(__name__, main)

@@ -11,18 +11,21 @@ the original. Supported ``datasets`` versions are pinned in ``setup.cfg`` and ch
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import inspect
-
-import datasets
-import datasets.load as _load
+import sys
+from typing import Any
 
 NAME = "nws"
 BUILDER_MODULE = "builders.nws"
 SUPPORTED_DATASETS = (4, 6)  #: major versions [low, high) the hook is written for (setup.cfg agrees)
 
 
-def nws_dataset_module(data_dir: str | None = None, download_config=None) -> _load.DatasetModule:
+def nws_dataset_module(data_dir: str | None = None, download_config=None) -> Any:
     """The ``DatasetModule`` that ``load_dataset("nws", ...)`` resolves to."""
+    import datasets.load as _load
+
     options = getattr(download_config, "storage_options", None)
     from .loading import fingerprint
 
@@ -37,6 +40,9 @@ def register() -> None:
     directory holds a folder named ``nws`` (load that one as ``"./nws"``); the same hook
     serves ``get_dataset_config_names("nws")`` and ``get_dataset_infos("nws")``.
     """
+    import datasets
+    import datasets.load as _load
+
     major = int(datasets.__version__.split(".")[0])
     factory = getattr(_load, "dataset_module_factory", None)
     if factory is None or not {"path", "data_dir", "download_config"} <= set(inspect.signature(factory).parameters) \
@@ -74,3 +80,34 @@ def register_quietly() -> bool:
     except Exception as err:  # noqa: BLE001 - importing nws_datasets must never fail because of the hook
         warnings.warn(f"load_dataset('nws') is unavailable: {err}", RuntimeWarning, stacklevel=2)
         return False
+
+
+class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Runs :func:`register_quietly` once ``datasets`` has been imported, by whoever imports it."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "datasets":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        self.inner = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec: Any) -> Any:
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self.inner.exec_module(module)
+        register_quietly()
+
+
+def register_when_imported() -> None:
+    """Install the hook now if ``datasets`` is imported, else as soon as it is (what ``import
+    nws_datasets`` calls: importing the package costs no ``datasets`` import)."""
+    if "datasets" in sys.modules:
+        register_quietly()
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport())

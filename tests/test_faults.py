@@ -249,7 +249,8 @@ def test_a_malicious_pickle_checkpoint_executes_nothing(tmp_path, monkeypatch):
     import torch
 
     from metaclf import checkpoint
-    from metaclf.methods.dmc import DMC_PROFILES, local_dmc, train
+    from metaclf.methods.dmc import local_dmc, train
+    from metaclf.recipe import DMC_PROFILES
 
     marker = tmp_path / "pwned"
     monkeypatch.setenv("NWS_EVIL_MARKER", str(marker))
@@ -267,7 +268,8 @@ def test_a_malicious_pickle_checkpoint_executes_nothing(tmp_path, monkeypatch):
 def test_checkpoints_round_trip_and_an_interrupted_training_resumes_bit_identically(tmp_path):
     import torch
 
-    from metaclf.methods.dmc import DMC_PROFILES, local_dmc, train
+    from metaclf.methods.dmc import local_dmc, train
+    from metaclf.recipe import DMC_PROFILES
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 64)).astype(np.float32)
@@ -462,19 +464,19 @@ BAD = [  # (command, argv, what the one-line message must say)
     ("metaclf.maps", ["--subset-size", "0"], "--subset-size: 0 must be a positive integer"),
     ("metaclf.local", ["--norm", "group"], "'group' is not valid: expected one of batch, layer"),
     ("metaclf.local", ["--norm", "layer", "--bn-stats", "test-batch"],
-     "--bn-stats test-batch needs --norm batch: --norm layer has no BatchNorm"),
+     "bn_stats='test-batch' needs norm='batch': norm='layer' has no BatchNorm"),
     ("metaclf.batchmix", ["--bn-stats", "test-batch"], "unrecognized arguments: --bn-stats"),
     ("metaclf.batchmix", ["--norm", "layer"], "--norm layer: batchmix evaluates BatchNorm's statistics"),
-    ("metaclf.all", ["--norm", "layer"], "unrecognized arguments: --norm"),
+    ("metaclf.all", ["--norm", "layer", "--bn-stats", "test-batch"], "needs norm='batch'"),
     ("metaclf.batchmix", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
     ("metaclf.all", ["--methods", "magic"], "'magic' is not valid"),
     ("metaclf.all", ["--out", "FILE"], "is a file, expected a folder"),
     ("metaclf.learning_curve", ["--models", "0,4"], "'0,4' is not valid: expected integers ≥ 1"),
     ("metaclf.learning_curve", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
-    ("metaclf.learning_curve", ["--method", "svm-rbf-local", "--steps", "9"], "--steps, --profile and --bn-stats apply"),
+    ("metaclf.learning_curve", ["--method", "svm-rbf-local", "--steps", "9"], "--steps does not apply to svm-rbf-local"),
     ("metaclf.learning_curve", ["--method", "dmc-global"], "'dmc-global' is not valid"),
     ("metaclf.results", ["--out", "MISSING"], "does not exist"),
-    ("metaclf.results", ["--out", "RESULTS"], "svm-linear-global-optimizer.json: result file is not valid JSON"),
+    ("metaclf.results", ["--out", "RESULTS"], "svm-linear-global-optimizer.json: not valid JSON"),
     ("metaclf.report", ["--config", "nope"], "'nope' is not valid"),
     ("metaclf.report", ["--data-dir", "MISSING"], "does not exist"),
     ("metaclf.trainstats", ["--config", "nope"], "'nope' is not valid"),
@@ -515,17 +517,19 @@ def test_bad_input_exits_2_with_one_clear_line_and_no_traceback(command, argv, m
 
 
 def test_dmc_runs_with_the_same_seed_give_the_same_numbers(tiny_nws, tmp_path):
-    from metaclf.evaluate import evaluate
+    from dataclasses import replace
 
-    runs = [evaluate("dmc-local", "c_fixed_mini", "optimizer", data_dir=str(tiny_nws), seed=3, converged_only=False,
-                     checkpoint=tmp_path / f"r{i}", subset_size=500, steps=4) for i in range(2)]
+    from metaclf.evaluate import evaluate
+    from metaclf.spec import RunSpec
+
+    spec = RunSpec("dmc-local", "c_fixed_mini", "optimizer", seed=3, converged_only=False, subset_size=500, steps=4)
+    runs = [evaluate(spec, data_dir=str(tiny_nws), checkpoint=tmp_path / f"r{i}") for i in range(2)]
     assert runs[0]["history"] == runs[1]["history"] and len(runs[0]["history"]) >= 1
     assert (tmp_path / "r0.r0.ckpt").exists()
     assert runs[0]["accuracy_mean"] == runs[1]["accuracy_mean"]
     assert runs[0]["history"][-1]["loss"] > 0
     # two rounds: each round's training accuracy is kept, round 0's equal to the one-round run's
-    two = evaluate("dmc-local", "c_fixed_mini", "optimizer", data_dir=str(tiny_nws), seed=3, converged_only=False,
-                   checkpoint=tmp_path / "r0", subset_size=500, steps=4, rounds=2)
+    two = evaluate(replace(spec, rounds=2), data_dir=str(tiny_nws), checkpoint=tmp_path / "r0")
     assert len(two["train_accuracy_rounds"]) == 2 == len(two["train_seconds_rounds"])
     assert two["train_accuracy_rounds"][0] == runs[0]["history"][-1]["train_accuracy"]
     assert (tmp_path / "r0.r1.ckpt").exists() and two["accuracy_rounds"][0] == runs[0]["accuracy_mean"]

@@ -6,6 +6,21 @@ import numpy as np
 from metaclf.analyses.findings import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, extreme_target, map_findings,
                                        method_order, readable, regression_best, verdict)
 
+CFG = "c_fixed_cpu"  #: a real config whose six targets all vary, as results name one
+
+
+def write_result(out, method, target, part, acc, half, chance, config=CFG, **fields):
+    """A result JSON of the run (method, config, target, part, fields) with accuracy ``acc`` ±
+    ``half`` (its 95% CI), filed where the run's spec says."""
+    from metaclf import store
+    from metaclf.spec import RunSpec
+    from nws_datasets.storage import write_json
+
+    spec = RunSpec(method, config, target, part=part, **fields).validate()
+    write_json(store.result_path(out, spec), {
+        "method": method, "label": spec.label(), "spec": spec.to_json(), "target": target, "config": config,
+        "accuracy_mean": acc, "ci95": [acc - half, acc + half], "chance": chance, "test": {"models": 40}})
+
 
 def r(acc, lo, hi, chance=0.5):
     return {"accuracy_mean": acc, "ci95": [lo, hi], "chance": chance}
@@ -89,54 +104,40 @@ def test_regression_best_level_with_its_significance():
 def test_windows_of_conv_weights_are_their_own_table_and_finding(tmp_path):
     """Fig. 4 trains local DMCs on all, conv or FC weights: results of each part are tabled
     apart, and the method order is decided per part, never mixing a conv result into 'all'."""
-    import json
-
     from metaclf import store
     from metaclf.analyses.findings import findings
 
-    def write(method, part, acc, lo, hi):
-        res = {"method": method, "target": "activation", "config": "cfg", "part": part, "accuracy_mean": acc,
-               "ci95": [lo, hi], "chance": 0.25, "test": {"models": 40}}
-        path = store.result_path(tmp_path, "cfg", method, "activation", part)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res))
-
     for part, (d, rbf, lin) in {"all": (0.20, 0.30, 0.27), "conv": (0.60, 0.40, 0.30)}.items():
-        write("dmc-local", part, d, d - 0.03, d + 0.03)
-        write("svm-rbf-local", part, rbf, rbf - 0.03, rbf + 0.03)
-        write("svm-linear-local", part, lin, lin - 0.01, lin + 0.01)
-    f = findings("cfg", tmp_path)
+        write_result(tmp_path, "dmc-local", "activation", part, d, 0.03, 0.25)
+        write_result(tmp_path, "svm-rbf-local", "activation", part, rbf, 0.03, 0.25)
+        write_result(tmp_path, "svm-linear-local", "activation", part, lin, 0.01, 0.25)
+    f = findings(CFG, tmp_path)
     assert f["local DMC > RBF SVM > linear SVM on local windows"]["status"] == NOT_REPRODUCED  # [0.17, 0.23] below [0.27, 0.33]
     assert f["local DMC > RBF SVM > linear SVM on local windows (conv weights only)"]["status"] == REPRODUCED
     md = store.summarize(tmp_path)
-    assert "### cfg\n" in md and "### cfg: windows of conv weights only" in md
+    assert f"### {CFG}\n" in md and f"### {CFG}: windows of conv weights only" in md
     conv_table = md.split("conv weights only")[1]
     assert "0.600 [0.570, 0.630]" in conv_table and "0.200" not in conv_table
-    assert (tmp_path / "cfg" / "summary.png").exists() and (tmp_path / "cfg" / "summary-conv.png").exists()
+    assert (tmp_path / CFG / "summary.png").exists() and (tmp_path / CFG / "summary-conv.png").exists()
 
 
 def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path):
     """`metaclf.results` on a folder of runs without a report: results.md holds the table and,
     per config, the findings these runs address, with the verdicts of the CI rules."""
-    import json
-
-    from metaclf import store
     from metaclf.analyses.findings import summarize_with_findings
     from metaclf.cli.commands import results
 
-    for method, acc in {"dmc-local": 0.60, "dmc-local@test-batch": 0.35, "dmc-local-ln": 0.50,
-                        "svm-rbf-local": 0.40, "svm-linear-local": 0.30}.items():
-        res = {"method": method, "target": "activation", "config": "cfg", "part": "conv", "accuracy_mean": acc,
-               "ci95": [acc - 0.02, acc + 0.02], "chance": 0.25, "test": {"models": 40}}
-        path = store.result_path(tmp_path, "cfg", method, "activation", "conv")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res))
+    for (method, fields), acc in {("dmc-local", ()): 0.60, ("dmc-local", (("bn_stats", "test-batch"),)): 0.35,
+                                  ("dmc-local", (("norm", "layer"),)): 0.50, ("svm-rbf-local", ()): 0.40,
+                                  ("svm-linear-local", ()): 0.30}.items():
+        write_result(tmp_path, method, "activation", "conv", acc, 0.02, 0.25, **dict(fields))
     assert results(["--out", str(tmp_path)]) == 0
     md = (tmp_path / "results.md").read_text()
-    assert md.index("### cfg: windows of conv weights only") < md.index("### cfg: findings of the paper")
+    assert md.index(f"### {CFG}: windows of conv weights only") < md.index(f"### {CFG}: findings of the paper")
     assert "| local DMC > RBF SVM > linear SVM on local windows (conv weights only) | **reproduced** |" in md
     # the authors' test-batch evaluation is decided on its own row: 0.35 lies below the RBF SVM's 0.40
-    assert ("| local DMC > RBF SVM > linear SVM on local windows (conv weights only, DMC with test-batch BN) "
+    assert ("| local DMC > RBF SVM > linear SVM on local windows (conv weights only, DMC with test-batch BN, "
+            "transductive) "
             "| **not reproduced** | activation: dmc-local@test-batch 0.350") in md
     # so is the DMC beyond the paper that normalizes each input alone: 0.50 lies above 0.40
     assert ("| local DMC > RBF SVM > linear SVM on local windows (conv weights only, DMC with per-input "
@@ -147,31 +148,18 @@ def test_results_md_decides_the_findings_of_meta_classifier_runs_alone(tmp_path)
     assert summarize_with_findings(tmp_path) + "\n" == md
 
 
-def write_result(out, method, target, part, acc, half, chance):
-    """A result JSON of config ``cfg`` with accuracy ``acc`` ± ``half`` (its 95% CI)."""
-    import json
-
-    from metaclf import store
-
-    res = {"method": method, "target": target, "config": "cfg", "part": part, "accuracy_mean": acc,
-           "ci95": [acc - half, acc + half], "chance": chance, "test": {"models": 40}}
-    path = store.result_path(out, "cfg", method, target, part)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(res))
-
-
 def test_fig4_part_findings_compare_conv_with_fc_windows_and_read_filter_size_from_fc(tmp_path):
     """Sec. 5.3: the dataset footprint is stronger in conv weights than in FC weights, and the
     filter size is readable from FC weights alone; decided per method from the intervals."""
     from metaclf.analyses.findings import findings
 
-    write = functools.partial(write_result, tmp_path)
+    write = functools.partial(write_result, tmp_path, config="c_main_cpu")
 
     write("dmc-local", "dataset", "conv", 0.70, 0.04, 0.5)  # [0.66, 0.74]
     write("dmc-local", "dataset", "fc", 0.55, 0.04, 0.5)  # [0.51, 0.59]: wholly below
     write("svm-rbf-local", "dataset", "conv", 0.60, 0.04, 0.5)  # [0.56, 0.64]
     write("svm-rbf-local", "dataset", "fc", 0.57, 0.04, 0.5)  # [0.53, 0.61]: overlaps
-    f = findings("cfg", tmp_path)
+    f = findings("c_main_cpu", tmp_path)
     conv_fc = f["the dataset is read better from conv than from FC weights (local windows)"]
     assert conv_fc["status"] == INCONCLUSIVE  # holds for 1 of 2 methods: no majority
     assert "filter size" not in " ".join(f)  # no filter-size result: a fixed architecture, not asked
@@ -179,14 +167,14 @@ def test_fig4_part_findings_compare_conv_with_fc_windows_and_read_filter_size_fr
     write("svm-linear-local", "dataset", "fc", 0.50, 0.02, 0.5)
     write("svm-rbf-local", "filter_size", "fc", 0.30, 0.02, 1 / 3)  # [0.28, 0.32]: below 1/3
     write("svm-rbf-local", "filter_size", "all", 0.90, 0.05, 1 / 3)  # all weights: must not count for FC alone
-    f = findings("cfg", tmp_path)
+    f = findings("c_main_cpu", tmp_path)
     assert f["the dataset is read better from conv than from FC weights (local windows)"]["status"] == REPRODUCED
     assert f["the filter size is readable from FC weights alone (local windows)"]["status"] == NOT_REPRODUCED
     write("svm-rbf-local", "filter_size", "fc", 0.45, 0.05, 1 / 3)  # [0.40, 0.50] above 1/3
-    f = findings("cfg", tmp_path)
+    f = findings("c_main_cpu", tmp_path)
     assert f["the filter size is readable from FC weights alone (local windows)"]["status"] == REPRODUCED
     write("hparams-baseline", "filter_size", "all", 0.48, 0.05, 1 / 3)  # the confound reads it as well
-    f = findings("cfg", tmp_path)
+    f = findings("c_main_cpu", tmp_path)
     assert f["the filter size is readable from FC weights alone (local windows)"]["status"] == INCONCLUSIVE
 
 
@@ -199,13 +187,13 @@ def test_target_rankings_are_decided_per_part_with_every_dmc_evaluation_a_method
 
     # conv windows only: above chance, (x - c) / (1 - c): initialization 0.80 [0.74, 0.86] (chance 1/3),
     # dataset 0.32 [0.24, 0.40] (chance 1/2), batch size 0.12 [0.05, 0.19] (chance 1/4)
-    for m in ("dmc-local@test-batch", "svm-rbf-local"):
-        write(m, "initialization", "conv", 0.8667, 0.04, 1 / 3)
-        write(m, "dataset", "conv", 0.66, 0.04, 0.5)
-        write(m, "batch_size", "conv", 0.34, 0.05, 0.25)
+    for m, fields in (("dmc-local", {"bn_stats": "test-batch"}), ("svm-rbf-local", {})):
+        write(m, "initialization", "conv", 0.8667, 0.04, 1 / 3, **fields)
+        write(m, "dataset", "conv", 0.66, 0.04, 0.5, **fields)
+        write(m, "batch_size", "conv", 0.34, 0.05, 0.25, **fields)
     write("dmc-local", "initialization", "conv", 0.60, 0.04, 1 / 3)  # 0.40 [0.34, 0.46]: overlaps the dataset
     write("dmc-local", "dataset", "conv", 0.66, 0.04, 0.5)
-    f = findings("cfg", tmp_path)
+    f = findings(CFG, tmp_path)
     init = f["initialization is the most locally distinguishable target (conv weights only)"]
     assert init["status"] == REPRODUCED  # holds for 2 of 3 methods, reversed for none
     assert [row.split(":")[0] for row in init["evidence"]] == ["dmc-local", "dmc-local@test-batch", "svm-rbf-local"]
@@ -214,37 +202,42 @@ def test_target_rankings_are_decided_per_part_with_every_dmc_evaluation_a_method
     assert not any("fc weights only" in name for name in f)
     # a result tested on another config's models as well (--test-config) votes nowhere: it would
     # compare methods on different test models; this one would otherwise reverse the ranking
-    write("dmc-local+cfg_holdout", "dataset", "conv", 0.98, 0.01, 0.5)
-    write("dmc-local+cfg_holdout", "initialization", "conv", 0.4, 0.04, 1 / 3)
-    assert findings("cfg", tmp_path) == f
+    pooled = {"test_configs": ("c_fixed_cpu_holdout",)}
+    write("dmc-local", "dataset", "conv", 0.98, 0.01, 0.5, **pooled)
+    write("dmc-local", "initialization", "conv", 0.4, 0.04, 1 / 3, **pooled)
+    assert findings(CFG, tmp_path) == f
     write("svm-rbf-local", "dataset", "conv", 0.98, 0.01, 0.5)  # 0.96: now above initialization for one method
-    f = findings("cfg", tmp_path)
+    f = findings(CFG, tmp_path)
     assert f["initialization is the most locally distinguishable target (conv weights only)"]["status"] == INCONCLUSIVE
 
 
 def test_each_bn_evaluation_of_the_initialization_map_is_decided_on_rows_of_its_own(tmp_path):
     """A flat map (ours) and a map that falls in the first and last layers (test-batch BN): the
     same two map findings, each decided from its own map; so are the maps of DMCs beyond the
-    paper (``maps-ln-…``, ``maps-std-…``). 100 test models: half-width ≤ 0.098."""
-    import json
-
+    paper (per-input normalization). 100 test models: half-width ≤ 0.098."""
+    from metaclf import store
     from metaclf.analyses.findings import findings
+    from metaclf.spec import RunSpec
+    from nws_datasets.storage import write_json
 
     write_result(tmp_path, "dmc-local", "initialization", "all", 0.7, 0.02, 1 / 3)
     flat = np.full((20, 8), 0.7)
     falling = flat.copy()
     falling[0, :2] = falling[0, -2:] = 0.95
     falling[-1, :2] = falling[-1, -2:] = 0.5
-    for name, acc in (("maps-initialization.json", flat), ("maps@test-batch-initialization.json", falling),
-                      ("maps-ln-initialization.json", falling[::-1]), ("maps-std-initialization.json", flat)):
-        (tmp_path / "cfg" / name).write_text(json.dumps({"accuracy": acc.tolist(), "chance": 1 / 3, "test_models": 100}))
-    f = findings("cfg", tmp_path)
+    for fields, acc in (({}, flat), ({"bn_stats": "test-batch"}, falling), ({"norm": "layer"}, falling[::-1]),
+                        ({"part": "conv"}, falling)):  # a map of conv windows decides none of these rows
+        spec = RunSpec("dmc-local", CFG, "initialization", **fields)
+        write_json(store.map_path(tmp_path, spec), {"spec": spec.to_json(), "accuracy": acc.tolist(),
+                                                    "chance": 1 / 3, "test_models": 100})
+    f = findings(CFG, tmp_path)
     fall = "initialization accuracy falls over training in the first and last layers"
     assert f[fall]["status"] == INCONCLUSIVE
-    assert f[f"{fall} (DMC with test-batch BN)"]["status"] == REPRODUCED
-    assert f[f"{fall} (DMC with test-batch BN)"]["evidence"][0] == "first layers: 0.950 at initialization → 0.500 at the end"
+    tb = "DMC with test-batch BN, transductive"
+    assert f[f"{fall} ({tb})"]["status"] == REPRODUCED
+    assert f[f"{fall} ({tb})"]["evidence"][0] == "first layers: 0.950 at initialization → 0.500 at the end"
     early = "initialization readable early in training (first quarter of the snapshots)"
-    assert f[early]["status"] == f[f"{early} (DMC with test-batch BN)"]["status"] == REPRODUCED
+    assert f[early]["status"] == f[f"{early} ({tb})"]["status"] == REPRODUCED
     # a DMC beyond the paper: its own rows (a map that rises over training reverses the fall)
     assert f[f"{fall} (DMC with per-input normalization)"]["status"] == NOT_REPRODUCED
-    assert f[f"{fall} (dmc-local-std)"]["status"] == INCONCLUSIVE
+    assert not any("conv" in name for name in f if name.startswith(fall))

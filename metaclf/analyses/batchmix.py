@@ -29,8 +29,8 @@ import numpy as np
 
 from ..data import WeightSet
 from ..evaluate import score
-from ..methods import LocalDMC
-from ..methods.dmc import BATCH_SIZE, predict_proba
+from ..methods.dmc import LocalDMC, predict_proba
+from ..recipe import DMC_BATCH_SIZE as BATCH_SIZE
 
 ONE_CLASS = "test-batch, one class per batch"
 EVALUATIONS = {

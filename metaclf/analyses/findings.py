@@ -15,29 +15,31 @@ Rules, the same for every finding:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nws_datasets.storage import read_json
+
 from .. import store
+from ..spec import RunSpec
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 #: the local methods, in the order the paper finds them (Fig. 4)
 LOCAL_ORDER = ["dmc-local", "svm-rbf-local", "svm-linear-local"]
-#: local DMCs beyond the paper's recipe whose results get rows of their own → how rows name them
-LOCAL_VARIANTS = {"dmc-local-ln": "DMC with per-input normalization"}
-LOCAL_DMCS = LOCAL_ORDER[:1] + list(LOCAL_VARIANTS)  #: the paper's local DMC, then those beyond it
 
 
-def dmc_label(method: str) -> str:
-    """How findings rows name a local DMC other than the paper's recipe: '' for ``dmc-local``,
-    'DMC with test-batch BN' for ``dmc-local@test-batch``, 'DMC with per-input normalization'
-    for ``dmc-local-ln``, its registry name for another (``dmc-local-std``)."""
-    base, _, bn = method.partition("@")
-    return ", ".join(filter(None, [LOCAL_VARIANTS.get(base, "" if base == LOCAL_ORDER[0] else base),
-                                   f"DMC with {bn} BN" if bn else ""]))
+def dmc_label(spec: RunSpec) -> str:
+    """How findings rows name a local DMC run other than the paper's recipe: '' for the recipe,
+    'DMC with test-population BN, transductive' for AdaBN, 'DMC with per-input normalization', …"""
+    return f"DMC with {spec.describe()}" if spec.describe() else ""
+
+
+def _local_runs(res: dict[tuple[str, str], dict[str, Any]]) -> dict[str, RunSpec]:
+    """{label: spec} of the single-network local runs in ``res`` (ensembles apart)."""
+    return {label: r["spec"] for (label, _), r in res.items()
+            if r["spec"].method in LOCAL_ORDER and r["spec"].members == 1}
 
 
 def above(a: list[float], b: list[float]) -> int:
@@ -93,11 +95,10 @@ def extreme_target(res: dict[tuple[str, str], dict[str, Any]], methods: list[str
 
 
 def local_methods(res: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    """The local methods with results in ``res``, in :data:`LOCAL_ORDER`, each DMC evaluation
-    (``dmc-local``, ``dmc-local@test-batch``, …) a method of its own."""
-    family = LOCAL_DMCS + LOCAL_ORDER[1:]
-    found = {m for m, _ in res if m.split("@")[0] in family}
-    return sorted(found, key=lambda m: (family.index(m.split("@")[0]), m))
+    """The labels of the local methods with results in ``res``, in :data:`LOCAL_ORDER`, each DMC
+    evaluation or variant (``dmc-local``, ``dmc-local@test-batch``, …) a method of its own."""
+    runs = _local_runs(res)
+    return sorted(runs, key=lambda k: (LOCAL_ORDER.index(runs[k].method), k))
 
 
 def readable(res: dict[tuple[str, str], dict[str, Any]], target: str) -> dict[str, Any]:
@@ -182,7 +183,7 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
 
     Results tested on other configs' models as well (``<method>+<config>``, ``--test-config``)
     are left out: the findings compare methods on one set of test models."""
-    everything = {k: r for k, r in store.load_results(out).get(config, {}).items() if "+" not in r["method"]}
+    everything = {k: r for k, r in store.load_results(out).get(config, {}).items() if not r["spec"].test_configs}
     parts = store.by_part(everything)
     res = parts.get("all", {})
     f: dict[str, dict[str, Any]] = {
@@ -200,11 +201,11 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
                                           ("batch size is the hardest target", "batch_size", False)):
                 f[f"{name} ({part} weights only)"] = extreme_target(found, local_methods(found), target, highest)
     # Fig. 4 also trains local DMCs on conv or FC weights only; a DMC evaluated with test-batch
-    # BN statistics (the authors' evaluation, ``dmc-local@test-batch``) or one beyond the paper
-    # (:data:`LOCAL_VARIANTS`) gets rows of its own
+    # BN statistics (the authors' evaluation) or one beyond the paper gets rows of its own
     for part, found in parts.items():
-        for dmc in sorted({m for m, _ in found if m.split("@")[0] in LOCAL_DMCS}):
-            labels = [f"{part} weights only"] * (part != "all") + [dmc_label(dmc)] * bool(dmc_label(dmc))
+        dmcs = {k: v for k, v in _local_runs(found).items() if v.method == LOCAL_ORDER[0]}
+        for dmc, spec in sorted(dmcs.items()):
+            labels = [f"{part} weights only"] * (part != "all") + [dmc_label(spec)] * bool(dmc_label(spec))
             if labels:
                 f[f"local DMC > RBF SVM > linear SVM on local windows ({', '.join(labels)})"] = method_order(
                     found, [dmc, *LOCAL_ORDER[1:]])
@@ -213,14 +214,15 @@ def findings(config: str, out: Path) -> dict[str, dict[str, Any]]:
     if any(t == "filter_size" for _, t in everything):  # random architectures only
         fc_only = {**parts.get("fc", {}), **{k: v for k, v in res.items() if k[0] == "hparams-baseline"}}
         f["the filter size is readable from FC weights alone (local windows)"] = readable(fc_only, "filter_size")
-    # the initialization map of each local DMC (maps-…, maps@test-batch-…, maps-ln-…): rows of its own
-    for maps in sorted((out / config).glob("maps*-initialization.json")):
-        label = dmc_label(LOCAL_ORDER[0] + maps.name[len("maps"):-len("-initialization.json")])
-        for name, v in map_findings(json.loads(maps.read_text())).items():
-            f[f"{name} ({label})" if label else name] = v
+    # the initialization map of each local DMC on all weights: rows of its own
+    for m in store.load_maps(out / config):
+        spec = m["spec"]
+        if spec.target == "initialization" and spec.part == "all" and not spec.test_configs:
+            for name, v in map_findings(m).items():
+                f[f"{name} ({dmc_label(spec)})" if dmc_label(spec) else name] = v
     reg = out / config / "report" / "regression.json"
     if reg.exists():
-        r = json.loads(reg.read_text())
+        r = read_json(reg)
         f["regression: Glorot initialization best"] = regression_best(r, "initialization",
                                                                        {"glorot_uniform", "glorot_normal"})
         f["regression: ReLU/ELU best"] = regression_best(r, "activation", {"relu", "elu"})

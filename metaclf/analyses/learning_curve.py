@@ -14,6 +14,7 @@ it; the curve ends at the first such point (``"all"``: every model the class bal
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +24,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..evaluate import evaluate, load_splits  # noqa: E402
+from ..spec import RunSpec  # noqa: E402
 
 
-def learning_curve(method: str, config: str, target: str, sizes: list[int], *, data_dir: str | None = None,
-                   seed: int = 0, converged_only: bool = True, rounds: int | None = None,
-                   checkpoint: Path | None = None, **params: Any) -> dict[str, Any]:
-    """``method``'s accuracy on ``target`` trained on K models per class, for each K in ``sizes``.
+def learning_curve(spec: RunSpec, sizes: list[int], *, data_dir: str | None = None,
+                   checkpoint: Path | None = None) -> dict[str, Any]:
+    """The accuracy of the run ``spec`` trained on K models per class, for each K in ``sizes``.
 
     A DMC checkpoints the point of K models per class to ``<checkpoint>.k<K>`` (one training
     per point; a run started again resumes it).
 
-    Returns {"classifier" (not "method": this is not a result of the tables,
-    :func:`metaclf.store.load_results`), "config", "target", "part", "test_models", "chance", "points"}, each point
+    Returns {"spec", "config", "target", "test_models", "chance", "rounds", "points"}, each point
     {"models_per_class", "all" (K reached every model the balance allows), "accuracy_mean",
     "ci95", "train_accuracy" (DMCs only, last pass)}.
     """
     points, last = [], None
-    splits = load_splits(method, config, target, data_dir=data_dir, converged_only=converged_only, **params)
+    splits = load_splits(spec, data_dir)
     for k in sorted(set(sizes)):
-        res = evaluate(method, config, target, seed=seed, converged_only=converged_only, splits=splits,
-                       rounds=rounds, models_per_class=k,
-                       checkpoint=None if checkpoint is None else checkpoint.with_name(f"{checkpoint.name}.k{k}"),
-                       **params)
+        res = evaluate(replace(spec, models_per_class=k), splits=splits,
+                       checkpoint=None if checkpoint is None else checkpoint.with_name(f"{checkpoint.name}.k{k}"))
         reached = min(res["train"]["models_per_class"])
         points.append({"models_per_class": reached, "all": reached < k, "accuracy_mean": res["accuracy_mean"],
                        "ci95": res["ci95"],
@@ -52,9 +50,9 @@ def learning_curve(method: str, config: str, target: str, sizes: list[int], *, d
         last = res
         if reached < k:
             break
-    return {"classifier": method, "params": last["params"], "config": config, "target": target, "part": last["part"],
+    return {"spec": spec.to_json(), "label": spec.label(), "config": spec.config, "target": spec.target,
             "test_models": last["test"]["models"], "chance": last["chance"], "rounds": last["rounds"],
-            "seed": seed, "points": points}
+            "points": points}
 
 
 def plot_learning_curve(curve: dict[str, Any], path: Path) -> None:
@@ -64,14 +62,13 @@ def plot_learning_curve(curve: dict[str, Any], path: Path) -> None:
     acc = [p["accuracy_mean"] for p in pts]
     err = [[a - p["ci95"][0] for a, p in zip(acc, pts)], [p["ci95"][1] - a for a, p in zip(acc, pts)]]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    bn = curve["params"].get("bn_stats", "population")  # an SVM has no BatchNorm
-    label = curve["classifier"] + ("" if bn == "population" else f" ({bn} BN)")
-    ax.errorbar(k, acc, yerr=err, marker="o", capsize=3, label=label)
+    ax.errorbar(k, acc, yerr=err, marker="o", capsize=3, label=curve["label"])
     ax.axhline(curve["chance"], color="grey", ls="--", label="chance")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training models per class")
     ax.set_ylabel("class-balanced accuracy per window")
-    part = "" if curve["part"] == "all" else f", {curve['part']} windows"
+    part = curve["spec"].get("part", "all")
+    part = "" if part == "all" else f", {part} windows"
     ax.set_title(f"{curve['target']}{part} ({curve['config']}, {curve['test_models']} test models)", fontsize=9)
     ax.legend()
     fig.tight_layout()

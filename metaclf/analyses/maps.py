@@ -15,7 +15,7 @@ from nws_datasets.space import NUM_SNAPSHOTS
 
 from ..data import load_split
 from ..features import part_bounds
-from ..methods import LocalDMC
+from ..methods.dmc import LocalDMC
 
 
 def performance_map(dmc: LocalDMC, config: str, target: str, positions: int, data_dir: str | None,

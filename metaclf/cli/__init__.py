@@ -3,28 +3,26 @@
 Every command takes ``--config``, ``--data-dir`` and ``--out``; meta-classifier commands add
 ``--target``, ``--seed`` and ``--include-unconverged``, and, as they apply, the window options
 (``--part``, ``--subset-size``), the DMC options (``--steps``, ``--device``, ``--profile``,
-``--inputs``, ``--norm``), ``--rounds``, ``--test-config`` and, for the DMCs, ``--members``.
-Values are validated by argparse types, so a bad one is a one-line error with exit status 2.
-The commands themselves live in :mod:`metaclf.cli.commands`; ``python -m metaclf.<command>``
-reaches them through a module of three lines.
+``--norm``, ``--bn-stats``, ``--members``), ``--rounds`` and ``--test-config``. Each option's
+destination is the :class:`metaclf.spec.RunSpec` field of the same name, and
+:func:`run_spec` builds and validates the spec, so a bad value or combination is a one-line
+error with exit status 2. Building a parser imports no heavy library: ``--help`` answers at
+once. The commands live in :mod:`metaclf.cli.commands` and :mod:`metaclf.cli.analyses`.
 """
 from __future__ import annotations
 
 import argparse
 import inspect
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
-
-import torch
 
 from nws_datasets.cli import data_dir, out_dir, positive_int, run_main
 from nws_datasets.cli import seed as seed_type
 from nws_datasets.space import CONFIGS, TARGETS
 
 from .. import recipe
-from ..data import TargetError, check_target
-from ..methods.dmc import BN_STATS, DMC_PROFILES, INPUTS, NORMS
 
 DEFAULT_CONFIG = "c_fixed_mini"
 
@@ -41,28 +39,20 @@ def choice(options: tuple[str, ...] | list[str]) -> Callable[[str], str]:
 def command_parser(prog: str, doc: str | None, *, target: str | None = None,
                    config: str = DEFAULT_CONFIG) -> argparse.ArgumentParser:
     """The parser of a command; ``target`` (its default target) makes it a meta-classifier command."""
-    p = argparse.ArgumentParser(prog=prog, description=inspect.cleandoc(doc) if doc else None, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=config, type=choice(list(CONFIGS)), help=f"NWS config: {', '.join(CONFIGS)}")
+    p = argparse.ArgumentParser(prog=prog, description=inspect.cleandoc(doc) if doc else None,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=config, type=choice(list(CONFIGS)),
+                   help=f"NWS config (default {config}): {', '.join(CONFIGS)}")
     p.add_argument("--data-dir", type=data_dir, help="NWS root (default: $NWS_HOME or ~/.cache/nws); any fsspec URL")
     p.add_argument("--out", type=out_dir, default=Path("results"),
                    help="output folder (default ./results); results go to <out>/<config>/")
     if target is not None:
-        p.add_argument("--target", default=target, help=f"hyper-parameter to classify: {', '.join(TARGETS)}")
+        p.add_argument("--target", default=target,
+                       help=f"hyper-parameter to classify (default {target}): {', '.join(TARGETS)}")
         p.add_argument("--seed", type=seed_type, default=0, help="seed of every random draw (default 0)")
         p.add_argument("--include-unconverged", action="store_true",
                        help="use every finished model, not only converged ones (the paper uses converged only)")
     return p
-
-
-def add_window_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
-    p.add_argument("--part", default="all", type=choice(recipe.PARTS), help="weights a window covers: all, conv, fc")
-    if sweep:
-        p.add_argument("--subset-size", type=size_list, default=[recipe.SUBSET_SIZE],
-                       help=f"window size S (default {recipe.SUBSET_SIZE}), or a comma-separated list for the "
-                            "subset-size sweep of Fig. 18")
-    else:
-        p.add_argument("--subset-size", type=positive_int, default=recipe.SUBSET_SIZE,
-                       help=f"window size S (default {recipe.SUBSET_SIZE})")
 
 
 def int_list(minimum: int) -> Callable[[str], list[int]]:
@@ -78,79 +68,90 @@ def int_list(minimum: int) -> Callable[[str], list[int]]:
     return parse
 
 
-size_list = int_list(16)  #: window sizes of the subset-size sweep
+def add_window_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    p.add_argument("--part", default="all", type=choice(recipe.PARTS),
+                   help="weights a window covers (default all): all, conv, fc")
+    if sweep:
+        p.add_argument("--subset-size", type=int_list(16), default=[recipe.SUBSET_SIZE],
+                       help=f"window size S (default {recipe.SUBSET_SIZE}), or a comma-separated list for the "
+                            "subset-size sweep of Fig. 18")
+    else:
+        p.add_argument("--subset-size", type=positive_int, default=recipe.SUBSET_SIZE,
+                       help=f"window size S (default {recipe.SUBSET_SIZE})")
 
 
-def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True, variant: bool = True) -> None:
-    """The DMC options; ``bn_stats=False`` leaves out ``--bn-stats`` (for commands that run
-    every evaluation), ``variant=False`` ``--inputs`` and ``--norm`` (for commands that name
-    their methods)."""
+def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True, members: bool = True) -> None:
+    """The DMC options; ``bn_stats=False`` leaves out ``--bn-stats`` (for a command that runs
+    every evaluation), ``members=False`` ``--members``."""
     p.add_argument("--steps", type=positive_int, help="optimizer steps (default: the profile's schedule)")
     p.add_argument("--device", default="cpu", type=choice(["cpu", "cuda"]), help="cpu or cuda (default cpu)")
-    p.add_argument("--profile", type=choice(list(DMC_PROFILES)),
-                   help="mini (narrow, steps for a CPU) or paper; default: paper on cuda, mini on cpu")
-    if variant:
-        add_variant_args(p)
-    if not bn_stats:
-        return
-    p.add_argument("--bn-stats", default="population", type=choice(list(BN_STATS)),
-                   help="how BatchNorm normalizes at evaluation: population (statistics of training inputs, "
-                        "ours), test-batch (each shuffled mini-batch of test inputs by its own statistics, "
-                        "as the authors' code) or test-population (the statistics of all test inputs, then "
-                        "each input alone: AdaBN, beyond the paper); training and its checkpoint are the "
-                        "same for all three; results other than population's are saved as <method>@<bn-stats>")
-
-
-def add_variant_args(p: argparse.ArgumentParser) -> None:
-    """Which local or global DMC: ``--inputs`` and ``--norm`` (the paper's: raw, batch)."""
-    p.add_argument("--inputs", default="raw", type=choice(list(INPUTS)),
-                   help="raw (the paper); raw+standardized, raw+sorted or raw+position add a second channel: "
-                        "each window standardized, sorted (its quantile function), or each weight's relative "
-                        "index in θ (where in the network the window lies); beyond the paper")
-    p.add_argument("--norm", default="batch", type=choice(list(NORMS)),
-                   help="batch (BatchNorm, the paper) or layer (each input normalized alone, over its own "
-                        "channels and positions: no batch statistics in training or evaluation; beyond the "
-                        "paper, results filed as <method>-ln)")
-
-
-def add_rounds_arg(p: argparse.ArgumentParser, default: int | None, members: bool = False) -> None:
-    """``--rounds``; with ``members``, also ``--members`` (an ensemble per round, for the DMCs)."""
-    p.add_argument("--rounds", type=positive_int, default=default,
-                   help="independent class-balanced training rounds (default: the method's, "
-                        f"{recipe.SVM_ROUNDS} for SVMs, {recipe.DMC_ROUNDS} for DMCs)")
+    p.add_argument("--profile", type=choice(list(recipe.DMC_PROFILES)),
+                   help="mini (narrow, a schedule for a CPU) or paper (default: paper on cuda, mini on cpu)")
+    p.add_argument("--norm", default="batch", type=choice(list(recipe.NORMS)),
+                   help="batch (BatchNorm, the paper; default) or layer (each input normalized alone, in "
+                        "training and evaluation; beyond the paper, filed as <method>-ln)")
+    if bn_stats:
+        p.add_argument("--bn-stats", default="population", type=choice(list(recipe.BN_STATS)),
+                       help="how BatchNorm normalizes at evaluation (default population: statistics of training "
+                            "inputs); test-batch (each shuffled test mini-batch by its own statistics, the "
+                            "authors' code) and test-population (AdaBN) look at the test inputs: transductive, "
+                            "filed as <method>@<bn-stats>; training and its checkpoint are the same for all three")
     if members:
         p.add_argument("--members", type=positive_int, default=1,
                        help="DMCs per round (default 1, the paper): more make each round a deep ensemble whose "
                             "window probabilities are averaged, member k of round r trained as round "
-                            "r*members+k of a plain run (so its checkpoints serve); beyond the paper, results "
-                            "filed as <method>-ens<members>")
+                            "r*members+k of a plain run (so its checkpoints serve); beyond the paper")
+
+
+def add_rounds_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rounds", type=positive_int, default=None,
+                   help="independent class-balanced training rounds (default: the method's, "
+                        f"{recipe.SVM_ROUNDS} for SVMs, {recipe.DMC_ROUNDS} for DMCs)")
 
 
 def add_test_config_arg(p: argparse.ArgumentParser) -> None:
     """``--test-config``: pool the test models of other configs with the config's own (beyond the paper)."""
-    p.add_argument("--test-config", action="append", default=[], type=choice(list(CONFIGS)), metavar="CONFIG",
-                   help="also test on the test models of CONFIG (repeatable), pooled with --config's own: a config "
-                        "of the same sources and architecture kind, e.g. c_fixed_cpu_holdout (test models only) "
-                        "for c_fixed_cpu; training is unchanged, so DMC checkpoints serve; beyond the paper, "
-                        "results filed as <method>+<CONFIG>")
+    p.add_argument("--test-config", dest="test_configs", action="append", default=[], type=choice(list(CONFIGS)),
+                   metavar="CONFIG",
+                   help="also test on the test models of CONFIG (repeatable; default none), pooled with "
+                        "--config's own: a config of the same sources and architecture kind, e.g. "
+                        "c_fixed_cpu_holdout for c_fixed_cpu; training is unchanged, so DMC checkpoints serve")
 
 
-def target_classes(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
-    """Class names of ``--target`` in ``--config``, or a one-line argparse error."""
+def run_spec(p: argparse.ArgumentParser, args: argparse.Namespace, method: str, strict: bool = True,
+             **values: Any) -> Any:
+    """The validated :class:`metaclf.spec.RunSpec` of ``method`` from the options in ``args``
+    that ``method`` takes (``values`` override them), or a one-line argparse error naming what
+    does not fit. With ``strict``, an option the method does not take is an error when given a
+    value other than its default (e.g. ``--steps`` for an SVM); without (``metaclf.all``, whose
+    DMC options apply to its DMCs only) it is left out."""
+    from ..data import TargetError
+    from ..methods import METHODS
+    from ..spec import DMC_FIELDS, WINDOW_FIELDS, RunSpec, SpecError
+
+    m = METHODS[method]
+    given = {"converged_only": not args.include_unconverged, "method": method}
+    for f in fields(RunSpec):
+        if f.name not in vars(args):
+            continue
+        if (m.windows or f.name not in WINDOW_FIELDS) and (m.dmc or f.name not in DMC_FIELDS):
+            given[f.name] = getattr(args, f.name)
+        elif strict and getattr(args, f.name) != p.get_default(f.name):
+            p.error(f"--{f.name.replace('_', '-')} does not apply to {method}: it applies to "
+                    + ("windowed methods (svm-*-local, dmc-local)" if f.name in WINDOW_FIELDS else "DMCs"))
+    if m.dmc:
+        if given.get("profile") is None:
+            given["profile"] = "paper" if args.device == "cuda" else "mini"
+        if args.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                p.error("--device cuda was asked for but torch.cuda.is_available() is False")
+    given["test_configs"] = tuple(given.get("test_configs", ()))
     try:
-        return check_target(args.target, args.config)
-    except TargetError as err:
-        p.error(f"--target: {err}")
-
-
-def dmc_params(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
-    """Estimator parameters from the DMC options (checks that cuda exists when asked for)."""
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda was asked for but torch.cuda.is_available() is False")
-    if getattr(args, "norm", "batch") != "batch" and getattr(args, "bn_stats", "population") != "population":
-        p.error(f"--bn-stats {args.bn_stats} needs --norm batch: --norm {args.norm} has no BatchNorm")
-    return {"profile": args.profile or ("paper" if args.device == "cuda" else "mini"), "steps": args.steps,
-            "device": args.device, "bn_stats": getattr(args, "bn_stats", "population")}
+        return RunSpec(**{**given, **values}).validate()
+    except (SpecError, TargetError) as err:
+        p.error(str(err))
 
 
 def entry(module: str, main: Callable[[list[str] | None], int]) -> None:

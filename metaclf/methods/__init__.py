@@ -2,63 +2,64 @@
 
 ``make(name, **params)`` builds an estimator (:class:`metaclf.methods.base.MetaClassifier`:
 ``fit``, ``predict_proba``, ``predict``, ``score``, ``window_scores``) from its registry name;
-:func:`metaclf.evaluate.evaluate` runs any of them with the shared protocol. The names are
-the ones results are filed under (``<method>-<target>.json``).
+:func:`metaclf.evaluate.evaluate` runs any of them from a :class:`metaclf.spec.RunSpec`. The
+registry names each estimator by its module, so reading it (the command lines do, to list
+their choices) imports neither scikit-learn nor torch.
+
+The registry holds the paper's methods, the confound baseline, and nothing else: variants
+beyond the paper are options of a run (:class:`metaclf.spec.RunSpec`: ``norm``, ``bn_stats``,
+``members``, ``test_configs``) when a result shows them best at something, and left the code
+otherwise (``docs/experiments/``).
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
-
-from .base import MetaClassifier
-from .baseline import HyperParameterBaseline
-from .dmc import INPUTS, NORMS, GlobalDMC, LocalDMC
-from .svm import SVMClassifier
-
-
-def dmc_method(kind: str, inputs: str, norm: str = "batch") -> str:
-    """Registry name of the ``kind`` ('local' or 'global') DMC on ``inputs`` with ``norm`` layers:
-    dmc-local, dmc-global-std, dmc-local-ln, …"""
-    return f"dmc-{kind}{INPUTS[inputs][0]}{NORMS[norm][0]}"
 
 
 @dataclass(frozen=True)
 class Method:
-    """A registry entry: the estimator class, its parameters, and whether it is the paper's."""
+    """A registry entry: where its estimator lives, its parameters, what it is."""
 
-    estimator: type[MetaClassifier]
+    estimator: str  #: "module:Class", the module relative to this package
     params: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    paper: bool = True  #: part of the paper's recipe (False: an option beyond the paper)
+    paper: bool = True  #: part of the paper's recipe (False: beyond the paper)
     fixed_architecture: bool = False  #: needs one architecture for every model
+    windows: bool = False  #: reads windows of S weights (takes ``part`` and ``subset_size``)
+    dmc: bool = False  #: a deep meta-classifier (takes the DMC options of a run)
 
+    def load(self) -> type:
+        module, name = self.estimator.split(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+_FEATURES = {"global": "16 statistics of the whole θ and ∇θ", "layerwise": "16 statistics per layer and weight kind",
+             "local": "16 statistics of each of 10 windows of S weights"}
 
 METHODS: dict[str, Method] = {
-    **{f"svm-{k}-{f}": Method(SVMClassifier, {"kernel": k, "features": f}, f"{k} SVM on {f} statistics",
-                              fixed_architecture=f == "layerwise")
-       for f in ("global", "layerwise", "local") for k in ("linear", "rbf")},
-    **{dmc_method(kind, inputs, norm): Method(
-        estimator, {k: v for k, v in (("inputs", inputs), ("norm", norm)) if v not in ("raw", "batch")},
-        f"{kind} DMC on {what}" if (inputs, norm) == ("raw", "batch")
-        else f"{kind} DMC on {what.removesuffix(' (the paper)')}"
-        + ("" if norm == "batch" else ", each input normalized alone") + " (beyond the paper)",
-        paper=(inputs, norm) == ("raw", "batch"), fixed_architecture=kind == "global")
-       for kind, estimator in (("local", LocalDMC), ("global", GlobalDMC))
-       for inputs, (_, what) in INPUTS.items() for norm in NORMS},
-    "hparams-baseline": Method(HyperParameterBaseline, {},
+    **{f"svm-{k}-{f}": Method("svm:SVMClassifier", {"kernel": k, "features": f},
+                              f"{'linear' if k == 'linear' else 'RBF'} SVM on {what}",
+                              fixed_architecture=f == "layerwise", windows=f == "local")
+       for f, what in _FEATURES.items() for k in ("linear", "rbf")},
+    "dmc-local": Method("dmc:LocalDMC", {}, "the local DMC of Table 3: a 1D CNN on windows of S raw weights",
+                        windows=True, dmc=True),
+    "dmc-global": Method("dmc:GlobalDMC", {}, "the global DMC of Table 3: a 1D CNN on the whole θ",
+                         fixed_architecture=True, dmc=True),
+    "hparams-baseline": Method("baseline:HyperParameterBaseline", {},
                                "confound baseline: the target from the other hyper-parameters, no weights",
                                paper=False),
 }
 
 
-def make(name: str, **params: Any) -> MetaClassifier:
+def make(name: str, **params: Any) -> Any:
     """The estimator registered as ``name``, with ``params`` overriding its defaults."""
     try:
         m = METHODS[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
-    return m.estimator(**{**m.params, **params})
+    return m.load()(**{**m.params, **params})
 
 
-__all__ = ["METHODS", "Method", "dmc_method", "MetaClassifier", "make", "SVMClassifier", "LocalDMC", "GlobalDMC",
-           "HyperParameterBaseline"]
+__all__ = ["METHODS", "Method", "make"]

@@ -17,8 +17,8 @@ from nws_datasets.architecture import Layout
 from nws_datasets.space import get_config
 
 from .. import recipe
-from ..data import DataError, WeightSet
-from ..features import FEATURES, global_features, layerwise_features, local_features, part_bounds
+from ..data import WeightSet
+from ..features import FEATURES, global_features, layerwise_features, local_features, usable_windows
 from .base import MetaClassifier
 
 FEATURE_SETS = ("global", "layerwise", "local")
@@ -57,12 +57,7 @@ class SVMClassifier(MetaClassifier):
     def usable(self, records: WeightSet, split: str) -> WeightSet:
         if self.features != "local":
             return records
-        lo, hi = part_bounds(records.lengths(), records.n_conv, self.part)
-        ok = hi - lo >= self.subset_size
-        if not ok.any():
-            raise DataError(f"--subset-size {self.subset_size} is larger than the {self.part} weights of every "
-                            f"{split} record (at most {int((hi - lo).max())}); use a smaller --subset-size")
-        return records.subset(ok)
+        return usable_windows(records, self.part, self.subset_size, split)
 
     def _featurize(self, records: WeightSet) -> tuple[np.ndarray, list[str]]:
         """[W, n, F] features of the W evaluation windows of every record, and their names."""
