@@ -106,35 +106,43 @@ class NWS(datasets.ArrowBasedBuilder):
                 continue
             if index["config"] != name:
                 raise RecordError(f"{url}: shard index is for config {index['config']!r}, expected {name!r}")
-            fs, path = fsspec.core.url_to_fs(url, **options)
-            shard_dir = posixpath.dirname(path)
-            sizes = {posixpath.basename(i["name"]): i["size"] for i in fs.ls(shard_dir, detail=True)}
-            listed = {m["file"] for m in index["models"] if m["status"] == "done"}
-            unlisted = sorted(f for f in sizes if f.startswith("model-") and f.endswith(".safetensors")
-                              and f not in listed)
-            if unlisted:
-                logger.warning("%s: %d model file(s) on disk are not listed as done in the index (%s); "
-                               "run train.generate on this shard again to adopt them", url, len(unlisted),
-                               ", ".join(unlisted[:5]))
-            for m in index["models"]:
-                if m["status"] == "done" and m["model_id"] in seen:
-                    self._corrupt(f"{url}: model {m['model_id']} is also listed in {seen[m['model_id']]}")
-                    continue
-                seen[m["model_id"]] = url
-                if m["status"] != "done" or (self.config.converged_only and not m["converged"]):
-                    continue
-                problem = None
-                if m["file"] not in sizes:
-                    problem = f"{url}: lists {m['file']} as done, but the file is missing"
-                elif sizes[m["file"]] != m["bytes"]:
-                    problem = (f"{fs.unstrip_protocol(posixpath.join(shard_dir, m['file']))}: {sizes[m['file']]} bytes, "
-                               f"the shard index expects {m['bytes']} (truncated or replaced?)")
-                if problem:
-                    self._corrupt(problem)
-                    continue
-                files[m["split"]].append((fs.unstrip_protocol(posixpath.join(shard_dir, m["file"])), m))
+            self._add_files(url, index, options, files, seen)
         return [datasets.SplitGenerator(name=split, gen_kwargs={"files": sorted(f, key=lambda x: x[0])})
                 for split, f in files.items() if f]
+
+    def _add_files(self, url: str, index: dict[str, Any], options: dict[str, Any],
+                   files: dict[str, list[tuple[str, dict[str, Any]]]], seen: dict[int, str]) -> None:
+        """Add the usable model files of one shard index to ``files``; report what is not."""
+        fs, path = fsspec.core.url_to_fs(url, **options)
+        shard_dir = posixpath.dirname(path)
+        sizes = {posixpath.basename(i["name"]): i["size"] for i in fs.ls(shard_dir, detail=True)}
+        listed = {m["file"] for m in index["models"] if m["status"] == "done"}
+        unlisted = sorted(f for f in sizes if f.startswith("model-") and f.endswith(".safetensors")
+                          and f not in listed)
+        if unlisted:
+            logger.warning("%s: %d model file(s) on disk are not listed as done in the index (%s); "
+                           "run train.generate on this shard again to adopt them", url, len(unlisted),
+                           ", ".join(unlisted[:5]))
+        pending = sum(m["status"] == "pending" for m in index["models"])
+        if pending:
+            logger.warning("%s: %d of the shard's %d models are not generated yet (the shard is being generated, "
+                           "or its run stopped); loading the %d done", url, pending, len(index["models"]),
+                           sum(m["status"] == "done" for m in index["models"]))
+        for m in index["models"]:
+            if m["status"] == "done" and m["model_id"] in seen:
+                self._corrupt(f"{url}: model {m['model_id']} is also listed in {seen[m['model_id']]}")
+                continue
+            seen[m["model_id"]] = url
+            if m["status"] != "done" or (self.config.converged_only and not m["converged"]):
+                continue
+            where = fs.unstrip_protocol(posixpath.join(shard_dir, m["file"]))
+            if m["file"] not in sizes:
+                self._corrupt(f"{url}: lists {m['file']} as done, but the file is missing")
+            elif sizes[m["file"]] != m["bytes"]:
+                self._corrupt(f"{where}: {sizes[m['file']]} bytes, the shard index expects {m['bytes']} "
+                              "(truncated or replaced?)")
+            else:
+                files[m["split"]].append((where, m))
 
     def _corrupt(self, problem: str) -> None:
         if not self.config.skip_corrupt:

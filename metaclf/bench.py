@@ -21,6 +21,7 @@ from nws_datasets.architecture import Layout
 from nws_datasets.cli import positive_int, run_main
 from nws_datasets.cnn import TFBatchNorm
 from nws_datasets.space import FIXED_ARCHITECTURE
+from nws_datasets.timing import steady_rate
 
 from .methods.dmc import DMC, PairMaxPool, local_dmc
 from .recipe import DMC_PROFILES
@@ -55,18 +56,13 @@ def dmc_samples_per_s(profile: str, device: str, seconds: float, baseline: bool 
     model = (with_torch_layers(model) if baseline else model).to(device)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     x, y = torch.randn(64, 1, S, device=device), torch.randint(0, 5, (64,), device=device)
-    n, start = 0, None
-    while start is None or time.perf_counter() - start < seconds:
-        if n == 128 and start is None:
-            n, start = 0, time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+
+    def step() -> None:
         opt.zero_grad()
-        loss.backward()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-        n += 64
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return n / (time.perf_counter() - start)
+
+    return steady_rate(step, 64, 2, seconds, device)
 
 
 def main(argv: list[str] | None = None) -> int:

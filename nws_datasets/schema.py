@@ -16,7 +16,6 @@ import json
 import posixpath
 from typing import Any, Iterator, Mapping
 
-import datasets
 import fsspec
 
 from .architecture import Layout
@@ -66,6 +65,22 @@ def _accuracies(meta: Mapping[str, Any], key: str, name: str) -> None:
                           "accuracies in [0, 1]")
 
 
+def _check_hparams(hp: dict[str, Any], config: Any, name: str) -> None:
+    """Every hyper-parameter present and among its options (the dataset among the config's sources)."""
+    for h in HYPERPARAMETERS:
+        if h.name not in hp:
+            raise RecordError(f"{name}: hyper-parameter {h.name!r} is missing from 'hparams'")
+        value = hp[h.name]
+        if h.categorical:
+            options = config.sources if h.name == "dataset" else h.options
+            if value not in options or isinstance(value, bool):
+                raise RecordError(f"{name}: hyper-parameter {h.name!r} is {value!r}, expected one of "
+                                  f"{', '.join(map(str, options))}")
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not h.low <= value <= h.high:
+            raise RecordError(f"{name}: hyper-parameter {h.name!r} is {value!r}, expected a number in "
+                              f"[{h.low}, {h.high}]")
+
+
 def validate_meta(meta: Any, name: str) -> Layout:
     """Check a model file's metadata against the record schema; return its (verified) layout.
 
@@ -84,18 +99,7 @@ def validate_meta(meta: Any, name: str) -> Layout:
     if split not in ("train", "test"):
         raise RecordError(f"{name}: metadata field 'split' is {split!r}, expected 'train' or 'test'")
     hp = _field(meta, "hparams", dict, name, "a JSON object of hyper-parameters")
-    for h in HYPERPARAMETERS:
-        if h.name not in hp:
-            raise RecordError(f"{name}: hyper-parameter {h.name!r} is missing from 'hparams'")
-        value = hp[h.name]
-        if h.categorical:
-            options = config.sources if h.name == "dataset" else h.options
-            if value not in options or isinstance(value, bool):
-                raise RecordError(f"{name}: hyper-parameter {h.name!r} is {value!r}, expected one of "
-                                  f"{', '.join(map(str, options))}")
-        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not h.low <= value <= h.high:
-            raise RecordError(f"{name}: hyper-parameter {h.name!r} is {value!r}, expected a number in "
-                              f"[{h.low}, {h.high}]")
+    _check_hparams(hp, config, name)
     labels = _field(meta, "labels", dict, name, "class indices of the hyper-parameters")
     expected = labels_of(config, hp)
     if labels != expected:
@@ -210,8 +214,10 @@ def model_metadata(config: NWSConfig, *, model_id: int, shard: int, split: str, 
     }
 
 
-def features(config: NWSConfig, weights: bool = True) -> datasets.Features:
+def features(config: NWSConfig, weights: bool = True) -> Any:
     """The record schema of one NWS config (without the ``weights`` column if ``weights`` is False)."""
+    import datasets  # here, not at import: command lines answer --help without loading it
+
     n = Layout.for_hparams(FIXED_ARCHITECTURE).n_weights if config.fixed_architecture else None
     feats: dict[str, Any] = {
         "model_id": datasets.Value("int64"), "snapshot": datasets.Value("int32"), "epoch": datasets.Value("int32"),

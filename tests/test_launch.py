@@ -25,7 +25,7 @@ def status(out: Path, capsys, shard: str = "0-2") -> list[dict]:
 
 
 def test_status_counts_models_per_shard_and_sees_a_running_one(tiny_nws, capsys):
-    from train.generate import shard_lock
+    from train.shard import shard_lock
 
     rows = status(tiny_nws, capsys)
     assert [r["state"] for r in rows] == ["partial", "partial", "not started"]

@@ -27,6 +27,7 @@ from nws_datasets.cli import positive_int, run_main
 from nws_datasets.cnn import NWSCNN
 from nws_datasets.sources import load_images
 from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE, PROFILES, Profile, get_config, sample_hparams
+from nws_datasets.timing import steady_rate
 
 from .augment import augment
 from .batch_choice import device_name, save_sweep
@@ -43,19 +44,13 @@ def train_images_per_s(seconds: float, aug: bool, device: str) -> float:
     x = torch.rand(128, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (128,), device=device)
     g = torch.Generator(device=device).manual_seed(0)
-    n, start = 0, None
-    while start is None or time.perf_counter() - start < seconds:
-        if n == 3 * 128 and start is None:  # warm-up steps
-            n, start = 0, time.perf_counter()
-        xb = augment(x, g) if aug else x
-        loss = F.cross_entropy(net(xb), y)
+
+    def step() -> None:
         opt.zero_grad()
-        loss.backward()
+        F.cross_entropy(net(augment(x, g) if aug else x), y).backward()
         opt.step()
-        n += 128
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return n / (time.perf_counter() - start)
+
+    return steady_rate(step, 128, 3, seconds, device)
 
 
 def models_per_hour(models: int, workers: int, device: str) -> float:
@@ -100,6 +95,26 @@ def sweep(config: str, ks: list[int], epochs: int, device: str, profile: str | N
             "fastest_k": best}
 
 
+def run_sweep(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``--sweep``: models/hour of batched generation for each K, one JSON line."""
+    try:
+        ks = sorted({int(k) for k in args.ks.split(",")})
+        if not ks or ks[0] < 1:
+            raise ValueError
+    except ValueError:
+        p.error(f"--ks {args.ks!r} is not valid: expected positive integers separated by commas, e.g. 1,8,32")
+    if 1 not in ks:
+        ks = [1, *ks]  # the baseline of the ratios
+    if args.config not in CONFIGS:
+        p.error(f"--config {args.config!r} is not valid: expected one of {', '.join(CONFIGS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = sweep(args.config, ks, args.epochs, args.device, args.profile)
+    result["saved_to"] = str(save_sweep(result))
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -118,22 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.models < 1:
         p.error(f"--models {args.models} must be a positive integer")
     if args.sweep:
-        try:
-            ks = sorted({int(k) for k in args.ks.split(",")})
-            if not ks or ks[0] < 1:
-                raise ValueError
-        except ValueError:
-            p.error(f"--ks {args.ks!r} is not valid: expected positive integers separated by commas, e.g. 1,8,32")
-        if 1 not in ks:
-            ks = [1, *ks]  # the baseline of the ratios
-        if args.config not in CONFIGS:
-            p.error(f"--config {args.config!r} is not valid: expected one of {', '.join(CONFIGS)}")
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        result = sweep(args.config, ks, args.epochs, args.device, args.profile)
-        result["saved_to"] = str(save_sweep(result))
-        print(json.dumps(result))
-        return 0
+        return run_sweep(p, args)
     if args.device == "cpu":
         torch.set_num_threads(1)
     plain = train_images_per_s(args.seconds, False, args.device)

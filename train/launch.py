@@ -38,7 +38,8 @@ from nws_datasets.records import read_index
 from nws_datasets.schema import RecordError, shard_dirname
 from nws_datasets.space import CONFIGS, NWSConfig
 
-from .generate import EXIT_LOCKED, LOCK_NAME, resolve_config, shard_list
+from .generate import resolve_config, shard_list
+from .shard import EXIT_LOCKED, LOCK_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -185,7 +186,8 @@ def slurm_script(args: argparse.Namespace, config: NWSConfig, shards: list[int])
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``train.launch``: the engines ray, slurm and status."""
     p = argparse.ArgumentParser(prog="python -m train.launch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="engine", required=True)
@@ -218,6 +220,27 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--dry-run", action="store_true", help="write the script and print the sbatch command only")
     st = sub.add_parser("status", parents=[common], help="done / pending / failed per shard")
     st.add_argument("--json", action="store_true", help="one JSON line instead of a table")
+    return p
+
+
+def submit_slurm(args: argparse.Namespace, config: NWSConfig, shards: list[int]) -> int:
+    """Write the job-array script; submit it with sbatch unless ``--dry-run``."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "slurm-logs").mkdir(exist_ok=True)
+    args.script.parent.mkdir(parents=True, exist_ok=True)
+    args.script.write_text(slurm_script(args, config, shards))
+    args.script.chmod(0o755)
+    command = ["sbatch", str(args.script)]
+    if args.dry_run:
+        print(f"wrote {args.script}; submit with: {shlex.join(command)}")
+        return 0
+    if shutil.which("sbatch") is None:
+        raise CLIError(f"sbatch is not on PATH; wrote {args.script}, submit it on the cluster's login node")
+    return subprocess.run(command).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
     try:
         config = resolve_config(args.config, args.num_shards)
@@ -231,18 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--retries {args.retries} must be ≥ 0")
     args.seed = config.seed if args.seed is None else args.seed
     if args.engine == "slurm":
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "slurm-logs").mkdir(exist_ok=True)
-        args.script.parent.mkdir(parents=True, exist_ok=True)
-        args.script.write_text(slurm_script(args, config, shards))
-        args.script.chmod(0o755)
-        command = ["sbatch", str(args.script)]
-        if args.dry_run:
-            print(f"wrote {args.script}; submit with: {shlex.join(command)}")
-            return 0
-        if shutil.which("sbatch") is None:
-            raise CLIError(f"sbatch is not on PATH; wrote {args.script}, submit it on the cluster's login node")
-        return subprocess.run(command).returncode
+        return submit_slurm(args, config, shards)
     results = launch_ray(args, config, shards)
     print_status(shard_status(config, args.out, shards), as_json=False)
     failed = [r for r in results if r.get("error")]

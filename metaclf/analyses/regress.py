@@ -110,7 +110,10 @@ def regress(config: str, data_dir: str | None, out: Path) -> dict[str, Any]:
 
 
 def plot(res: dict[str, Any], fitted: dict[str, Any], names: list[str], out: Path) -> None:
-    names = [n for n in names if n != "intercept"]
+    """The coefficient chart and the fit panel; every dataset of the config appears (one
+    skipped for too few converged models says so in the legend); levels of hyper-parameters
+    that are fixed in every fitted dataset (the architecture of c_fixed) are left out."""
+    names = [n for n in names if n != "intercept" and any(r["roles"].get(n) != "fixed" for r in fitted.values())]
     fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(names)), 4))
     width = 0.8 / len(fitted)
     for i, (d, r) in enumerate(fitted.items()):
@@ -122,6 +125,9 @@ def plot(res: dict[str, Any], fitted: dict[str, Any], names: list[str], out: Pat
             if not pv < 0.05:  # insignificant or reference: hatched
                 b.set_hatch("//")
                 b.set_alpha(0.4)
+    for d, r in res["per_dataset"].items():
+        if "skipped" in r:
+            ax.bar([0], [0], 0, label=f"{d}: not fitted, {r['skipped']} ({r['n_models']})")
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=90, fontsize=7)
     ax.set_ylabel("coefficient (std. test accuracy)")

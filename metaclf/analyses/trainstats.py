@@ -28,14 +28,24 @@ PAIRS = [("initialization", "activation"), ("initialization", "optimizer"), ("in
 
 
 def training_statistics(config: str, data_dir: str | None, out: Path) -> dict[str, Any]:
+    """Every figure of the module docstring in ``out``; returns (and writes) their data."""
     out.mkdir(parents=True, exist_ok=True)
-    cfg = get_config(config)
     every = model_frame(config, data_dir, snapshots=tuple(range(NUM_SNAPSHOTS)))
     last = every[every["snapshot"] == NUM_SNAPSHOTS - 1]
     res: dict[str, Any] = {"config": config, "models": int(len(last)),
-                           "converged": int(last["converged"].sum()), "per_dataset": {}}
-    datasets = [d for d in cfg.sources if (last["dataset"] == d).any()]
-    # Fig. 7: accuracy over progress
+                           "converged": int(last["converged"].sum())}
+    datasets = [d for d in get_config(config).sources if (last["dataset"] == d).any()]
+    res["per_dataset"] = _accuracy_over_training(every, last, datasets, out)
+    res["test_accuracy_histograms"] = _accuracy_distributions(last, datasets, out)
+    res.update(_size_and_time(last, out))
+    res["pairs"] = _pairs(last, config, out)
+    write_json(out / "training_statistics.json", res)
+    return res
+
+
+def _accuracy_over_training(every: Any, last: Any, datasets: list[str], out: Path) -> dict[str, Any]:
+    """Fig. 7: train, validation and test accuracy over training progress, per dataset."""
+    per_dataset = {}
     fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
     for ax, d in zip(axes[0], datasets):
         sub = every[every["dataset"] == d]
@@ -47,17 +57,19 @@ def training_statistics(config: str, data_dir: str | None, out: Path) -> dict[st
             ax.fill_between(100 * prog, mean - std, mean + std, alpha=0.2)
             curves[k] = {"progress": prog.tolist(), "mean": mean.tolist(), "std": std.tolist()}
         acc = last[last["dataset"] == d]["final_test_accuracy"]
-        res["per_dataset"][d] = {"models": int(len(acc)), "converged": int((acc >= CONVERGENCE_THRESHOLDS[d]).sum()),
-                                 "final_test_accuracy_mean": float(acc.mean()), "curves": curves}
+        per_dataset[d] = {"models": int(len(acc)), "converged": int((acc >= CONVERGENCE_THRESHOLDS[d]).sum()),
+                          "final_test_accuracy_mean": float(acc.mean()), "curves": curves}
         ax.set_title(d)
         ax.set_xlabel("training progress (%)")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("accuracy")
     axes[0][0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_over_training.png", dpi=120)
-    plt.close(fig)
-    # Fig. 8: final test accuracy distributions with thresholds
+    _save(fig, out / "accuracy_over_training.png")
+    return per_dataset
+
+
+def _accuracy_distributions(last: Any, datasets: list[str], out: Path) -> dict[str, Any]:
+    """Fig. 8: final test accuracy distributions with the convergence thresholds."""
     fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3), squeeze=False)
     hist = {}
     for ax, d in zip(axes[0], datasets):
@@ -69,23 +81,27 @@ def training_statistics(config: str, data_dir: str | None, out: Path) -> dict[st
         ax.set_xlabel("final test accuracy")
         hist[d] = {"edges": edges.tolist(), "counts": counts.tolist(), "threshold": CONVERGENCE_THRESHOLDS[d]}
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "test_accuracy_distribution.png", dpi=120)
-    plt.close(fig)
-    res["test_accuracy_histograms"] = hist
-    # Fig. 6: model size, epochs, training time
+    _save(fig, out / "test_accuracy_distribution.png")
+    return hist
+
+
+def _size_and_time(last: Any, out: Path) -> dict[str, Any]:
+    """Fig. 6: model size, epochs and training time."""
+    res = {}
     fig, axes = plt.subplots(1, 3, figsize=(12, 3))
     for ax, (k, label) in zip(axes, (("n_weights", "weights"), ("epochs", "epochs T"), ("wall_time_s", "time (s)"))):
         ax.hist(last[k], bins=30)
         ax.set_xlabel(label)
         res[f"{k}_summary"] = {q: float(getattr(last[k], q)()) for q in ("min", "median", "max", "mean")}
     axes[0].set_ylabel("models")
-    fig.tight_layout()
-    fig.savefig(out / "size_and_time_distribution.png", dpi=120)
-    plt.close(fig)
-    # Fig. 9–12: mean test accuracy for pairs of hyper-parameters
+    _save(fig, out / "size_and_time_distribution.png")
+    return res
+
+
+def _pairs(last: Any, config: str, out: Path) -> dict[str, Any]:
+    """Fig. 9–12: mean final test accuracy for pairs of hyper-parameters."""
+    pairs = {}
     fig, axes = plt.subplots(1, len(PAIRS), figsize=(4.2 * len(PAIRS), 3.4))
-    res["pairs"] = {}
     for ax, (a, b) in zip(axes, PAIRS):
         ra, rb = [str(o) for o in HP[a].options], [str(o) for o in HP[b].options]
         table = last.groupby([a, b])["final_test_accuracy"].mean().unstack().reindex(index=ra, columns=rb)
@@ -98,12 +114,15 @@ def training_statistics(config: str, data_dir: str | None, out: Path) -> dict[st
                 ax.text(j, i, "–" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7, color="w")
         ax.set_xlabel(b)
         ax.set_ylabel(a)
-        res["pairs"][f"{a}x{b}"] = {"rows": ra, "columns": rb,
-                                   "mean_test_accuracy": [[None if np.isnan(v) else float(v) for v in r]
-                                                          for r in table.to_numpy(float)]}
+        pairs[f"{a}x{b}"] = {"rows": ra, "columns": rb,
+                             "mean_test_accuracy": [[None if np.isnan(v) else float(v) for v in r]
+                                                    for r in table.to_numpy(float)]}
     fig.suptitle(f"Mean final test accuracy, {config}")
+    _save(fig, out / "hyperparameter_pairs.png")
+    return pairs
+
+
+def _save(fig: Any, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(out / "hyperparameter_pairs.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    write_json(out / "training_statistics.json", res)
-    return res

@@ -34,6 +34,13 @@ class MetaClassifier(ClassifierMixin, BaseEstimator):
     #: independent class-balanced training rounds the evaluation loop runs by default
     default_rounds: int = 1
 
+    def _keep(self, params: dict[str, Any]) -> None:
+        """Store ``__init__``'s arguments (``locals()``) as attributes of the same names, which
+        is where scikit-learn's ``get_params`` reads them back."""
+        for k, v in params.items():
+            if k not in ("self", "__class__"):
+                setattr(self, k, v)
+
     def fit(self, X: WeightSet | np.ndarray, y: np.ndarray | None = None) -> MetaClassifier:
         """Fit on records ``X`` with labels ``y`` (default: ``X.labels``)."""
         records = as_records(X, y)

@@ -28,9 +28,7 @@ class HyperParameterBaseline(MetaClassifier):
     default_rounds = recipe.SVM_ROUNDS
 
     def __init__(self, target: str | None = None, n_estimators: int = 300, random_state: int = 0):
-        self.target = target
-        self.n_estimators = n_estimators
-        self.random_state = random_state
+        self._keep(locals())
 
     def _design(self, records: WeightSet) -> np.ndarray:
         if not records.hparams:

@@ -32,12 +32,7 @@ class SVMClassifier(MetaClassifier):
 
     def __init__(self, kernel: str = "linear", features: str = "global", subset_size: int = recipe.SUBSET_SIZE,
                  windows: int = recipe.LOCAL_FEATURE_WINDOWS, part: str = "all", random_state: int = 0):
-        self.kernel = kernel
-        self.features = features
-        self.subset_size = subset_size
-        self.windows = windows
-        self.part = part
-        self.random_state = random_state
+        self._keep(locals())
 
     @property
     def snapshots(self) -> tuple[int, ...]:

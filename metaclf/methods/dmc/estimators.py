@@ -67,16 +67,7 @@ class LocalDMC(_DMCEstimator):
                  steps: int | None = None, norm: str = "batch", eval_positions: int | None = None,
                  bn_stats: str = "population", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | None = None):
-        self.subset_size = subset_size
-        self.part = part
-        self.profile = profile
-        self.steps = steps
-        self.norm = norm
-        self.eval_positions = eval_positions
-        self.bn_stats = bn_stats
-        self.device = device
-        self.random_state = random_state
-        self.checkpoint = checkpoint
+        self._keep(locals())
 
     def usable(self, records: WeightSet, split: str) -> WeightSet:
         return usable_windows(records, self.part, self.subset_size, split)
@@ -113,13 +104,7 @@ class GlobalDMC(_DMCEstimator):
     def __init__(self, profile: str = "mini", steps: int | None = None, norm: str = "batch",
                  bn_stats: str = "population", device: str = "cpu", random_state: int = 0,
                  checkpoint: str | None = None):
-        self.profile = profile
-        self.steps = steps
-        self.norm = norm
-        self.bn_stats = bn_stats
-        self.device = device
-        self.random_state = random_state
-        self.checkpoint = checkpoint
+        self._keep(locals())
 
     def check_config(self, config: str) -> None:
         if not get_config(config).fixed_architecture:
