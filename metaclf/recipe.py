@@ -25,8 +25,8 @@ DMC_ROUNDS = 1
 #: A class with fewer converged training models than this is left out of training and testing
 #: (when at least two classes have that many; a tiny NWS keeps every class):
 #: balancing by subsampling to the smallest class would otherwise shrink every class to its size
-#: (on c_fixed_cpu, 1 converged constant-initialized model would leave 4 training models). The
-#: paper's NWS, with thousands of models, never meets this; results list the classes left out.
+#: (a class of one converged model would leave one training model per class). The paper's NWS,
+#: with thousands of models, never meets this; results list the classes left out.
 MIN_CLASS_MODELS = 10
 #: The weights a local window may cover.
 PARTS: tuple[str, ...] = ("all", "conv", "fc")

@@ -7,7 +7,7 @@ Their ``classifier.py`` leaves one folder per trained model:
   optimizer, activation, initialization, filter_size, depth_conv, depth_fc, width_conv,
   width_fc``) and one row of values, the options as codes;
 - ``weights/001.bin`` … ``020.bin``: θ of the 20 kept snapshots as raw float64, in the order
-  of their ``model.print_all_vars``, which is our θ order (DESIGN.md, *Vectorization*);
+  of their ``model.print_all_vars``, which is our θ order (docs/design.md, *Vectorization*);
 - ``error.bin``: float64 rows of (step, train error %, validation error %, test error %,
   smoothed validation error %), one row per evaluation (the first before any training);
 - ``stat.bin``: float64 (evaluations, steps, epochs, seconds).

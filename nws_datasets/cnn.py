@@ -2,7 +2,7 @@
 
 This is the module that ``train/`` trains and that :func:`model_from_record` rebuilds from a
 record, so a researcher can turn any θ back into the network it came from. The facts it
-implements (DESIGN.md, checked against the authors' code):
+implements (docs/design.md, checked against the authors' code):
 
 - conv layer: conv + bias → BN → activation [→ 2×2 max-pool]; hidden FC layer:
   FC + bias → activation → BN → dropout 0.5; output layer: FC + bias (20 logits).
@@ -169,7 +169,7 @@ class NWSCNN(nn.Module):
 
     @torch.no_grad()
     def theta(self) -> torch.Tensor:
-        """θ as one flat float32 tensor on the model's device (layout of DESIGN.md)."""
+        """θ as one flat float32 tensor on the model's device (layout of docs/design.md)."""
         return torch.cat([self._tensor(e.key).detach().reshape(-1) for e in self.layout.entries])
 
     @torch.no_grad()

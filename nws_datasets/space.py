@@ -1,7 +1,7 @@
 """The hyper-parameter space of the NWS and its named configurations.
 
 This module is the single source of truth for every option list (Table 1 of Eilertsen et
-al. 2020, as pinned in DESIGN.md), the fixed architecture of ``c_fixed``, the convergence
+al. 2020, as pinned in docs/design.md), the fixed architecture of ``c_fixed``, the convergence
 thresholds, the training profiles and the four named configs. ``train/``, ``builders/`` and
 ``metaclf/`` import from here; nothing else spells an option list out.
 
@@ -24,7 +24,7 @@ OFFLINE_SOURCES: tuple[str, ...] = ("mnist_sample", "digits")
 #: The two of the paper's datasets that install offline, full size (``bash .ci/setup``).
 CPU_SOURCES: tuple[str, ...] = ("mnist", "fashion_mnist")
 
-#: Final test accuracy a model must clear to count as converged (DESIGN.md); the offline
+#: Final test accuracy a model must clear to count as converged (docs/design.md); the offline
 #: digit sets use the MNIST threshold.
 CONVERGENCE_THRESHOLDS: dict[str, float] = {
     "mnist": 0.80, "cifar10": 0.25, "svhn": 0.50, "stl10": 0.25, "fashion_mnist": 0.50,
@@ -97,8 +97,8 @@ class Profile:
     eval_batch_size: int = 1000
 
 
-#: the CPU profiles' evaluation batch: 200 images evaluated 2.2× faster than 1,000 on one core
-#: of the development machine (their activations fit the caches), with the same logits
+#: the CPU profiles' evaluation batch: small enough that its activations fit a core's caches
+#: (faster than 1,000 per pass on a CPU), with the same logits
 CPU_EVAL_BATCH = 200
 PROFILES: dict[str, Profile] = {
     "paper": Profile("paper"),

@@ -1,7 +1,7 @@
 """Reading the authors' original release (meta.csv + float64 .bin per snapshot) into our records.
 
 The fixture is written the way their ``classifier.py`` writes a model folder, from one of our
-models: θ as float64 in their export order (which DESIGN.md says is ours), the option codes of
+models: θ as float64 in their export order (which docs/design.md says is ours), the option codes of
 their ``Ropt``/``Ract``/``Ritype`` lists, errors in percent, evaluation count in stat.bin.
 """
 from __future__ import annotations

@@ -200,8 +200,9 @@ def test_per_input_normalization_classifies_each_window_alone():
         dmc_mod.predict_proba(ln, x.numpy(), "cpu", bn_stats="test-batch")
     w = np.random.default_rng(0).standard_normal((40, 300)).astype(np.float32)
     y = np.arange(40) % 2
-    with pytest.raises(ValueError, match="bn_stats 'test-population' needs norm 'batch'"):
-        make("dmc-local", subset_size=100, steps=2, norm="layer", bn_stats="test-population").fit(w, y)
+    no_bn = make("dmc-local", subset_size=100, steps=2, norm="layer", bn_stats="test-population").fit(w, y)
+    with pytest.raises(ValueError, match="bn_stats 'test-population' needs a DMC with BatchNorm"):
+        no_bn.window_scores(w)
     with pytest.raises(ValueError, match="norm 'group' is not valid"):
         make("dmc-local", subset_size=100, steps=2, norm="group").fit(w, y)
 

@@ -466,7 +466,7 @@ BAD = [  # (command, argv, what the one-line message must say)
     ("metaclf.local", ["--norm", "layer", "--bn-stats", "test-batch"],
      "bn_stats='test-batch' needs norm='batch': norm='layer' has no BatchNorm"),
     ("metaclf.batchmix", ["--bn-stats", "test-batch"], "unrecognized arguments: --bn-stats"),
-    ("metaclf.batchmix", ["--norm", "layer"], "--norm layer: batchmix evaluates BatchNorm's statistics"),
+    ("metaclf.batchmix", ["--norm", "layer"], "unrecognized arguments: --norm"),
     ("metaclf.all", ["--norm", "layer", "--bn-stats", "test-batch"], "needs norm='batch'"),
     ("metaclf.batchmix", ["--data-dir", "TINY", "--out", "EMPTY"], "no converged model in the train split"),
     ("metaclf.all", ["--methods", "magic"], "'magic' is not valid"),

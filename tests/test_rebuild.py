@@ -2,7 +2,7 @@
 
 Two rebuilds of every snapshot of every model of a small generated NWS, read through
 ``load_dataset``: the public :func:`nws_datasets.cnn.model_from_record`, and a second,
-functional implementation written here from DESIGN.md's rules (conv + bias → BN → activation
+functional implementation written here from docs/design.md's rules (conv + bias → BN → activation
 → pool; NHWC flatten; FC + bias → activation → BN; BN in inference with ε 1e-5). Both must
 reproduce the stored test accuracy exactly on the stored evaluation images.
 """

@@ -1,7 +1,7 @@
 """The three optimizers of the NWS with TensorFlow 1 semantics, as ``torch.optim.Optimizer`` classes.
 
 PyTorch's Adam and RMSprop differ from TensorFlow 1's in ways that change the weights
-(DESIGN.md): TF1's RMSProp starts its mean-square slot at 1 (PyTorch: 0, which makes the
+(docs/design.md): TF1's RMSProp starts its mean-square slot at 1 (PyTorch: 0, which makes the
 first steps 40–80× larger) and puts ε inside the square root; TF1's Adam adds ε̂ to the
 uncorrected √v and folds both bias corrections into the step size. Momentum SGD is the
 same in both, so PyTorch's ``SGD`` is used for it.

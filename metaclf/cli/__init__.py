@@ -81,16 +81,17 @@ def add_window_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
 
 
 def add_dmc_args(p: argparse.ArgumentParser, bn_stats: bool = True, members: bool = True) -> None:
-    """The DMC options; ``bn_stats=False`` leaves out ``--bn-stats`` (for a command that runs
-    every evaluation), ``members=False`` ``--members``."""
+    """The DMC options; ``bn_stats=False`` leaves out ``--bn-stats`` and ``--norm`` (for a
+    command that runs every BatchNorm evaluation), ``members=False`` ``--members``."""
     p.add_argument("--steps", type=positive_int, help="optimizer steps (default: the profile's schedule)")
     p.add_argument("--device", default="cpu", type=choice(["cpu", "cuda"]), help="cpu or cuda (default cpu)")
     p.add_argument("--profile", type=choice(list(recipe.DMC_PROFILES)),
                    help="mini (narrow, a schedule for a CPU) or paper (default: paper on cuda, mini on cpu)")
-    p.add_argument("--norm", default="batch", type=choice(list(recipe.NORMS)),
-                   help="batch (BatchNorm, the paper; default) or layer (each input normalized alone, in "
-                        "training and evaluation; beyond the paper, filed as <method>-ln)")
     if bn_stats:
+        p.add_argument("--norm", default="batch", type=choice(list(recipe.NORMS)),
+                       help="batch (BatchNorm, the paper; default) or layer (each input normalized alone, in "
+                            "training and evaluation; beyond the paper, filed as <method>-ln; the best local "
+                            "method on activation in docs/experiments)")
         p.add_argument("--bn-stats", default="population", type=choice(list(recipe.BN_STATS)),
                        help="how BatchNorm normalizes at evaluation (default population: statistics of training "
                             "inputs); test-batch (each shuffled test mini-batch by its own statistics, the "

@@ -68,8 +68,6 @@ def batchmix(argv: list[str] | None = None) -> int:
     add_window_args(p)
     add_dmc_args(p, bn_stats=False, members=False)
     args = p.parse_args(argv)
-    if args.norm != "batch":
-        p.error(f"--norm {args.norm}: batchmix evaluates BatchNorm's statistics, and this DMC has none")
     spec = run_spec(p, args, "dmc-local")
     import numpy as np
 

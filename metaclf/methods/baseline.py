@@ -45,7 +45,7 @@ class HyperParameterBaseline(MetaClassifier):
 
     def _fit(self, records: WeightSet, y: np.ndarray) -> None:
         self.forest_ = RandomForestClassifier(self.n_estimators, min_samples_leaf=2, random_state=self.random_state)
-        with threadpool_limits(1):  # idle OpenMP/BLAS pools left spinning slow torch down 7× afterwards
+        with threadpool_limits(1):  # idle OpenMP/BLAS pools left spinning slow torch down afterwards
             self.forest_.fit(self._design(records), y)
 
     def _window_scores(self, records: WeightSet) -> np.ndarray:

@@ -38,9 +38,8 @@ class _DMCEstimator(MetaClassifier):
         return recipe.DMC_PROFILES[self.profile]
 
     def _network(self, build: Callable[..., DMC], length: int) -> DMC:
-        """The untrained network; its initial weights depend on the seed only."""
-        if self.norm != "batch" and self.bn_stats != "population":
-            raise ValueError(f"bn_stats {self.bn_stats!r} needs norm 'batch'; norm {self.norm!r} has no BatchNorm")
+        """The untrained network; its initial weights depend on the seed only. (Which
+        combinations of options fit together is :meth:`metaclf.spec.RunSpec.validate`'s to say.)"""
         torch.manual_seed(self.random_state)
         return build(length, len(self.classes_), self._profile(), self.norm)
 
