@@ -1,5 +1,6 @@
 """Analyses: regression on synthetic data, one-hot reference levels, embedding, and the report."""
 import json
+import warnings
 import re
 
 import numpy as np
@@ -69,7 +70,10 @@ def test_embedding_runs_on_a_small_nws(tiny_nws, tmp_path):
 def test_report_writes_every_file_it_lists(tiny_nws, tmp_path):
     from metaclf.analyses.report import report
 
-    path = report("c_fixed_mini", str(tiny_nws), tmp_path)
+    with warnings.catch_warnings(record=True) as escaped:  # libraries' warnings stay out of the terminal
+        warnings.simplefilter("always")
+        path = report("c_fixed_mini", str(tiny_nws), tmp_path)
+    assert escaped == []
     text = path.read_text()
     images = re.findall(r"\]\(([^)]+\.png)\)", text)
     always = {"accuracy_over_training.png", "test_accuracy_distribution.png", "size_and_time_distribution.png",

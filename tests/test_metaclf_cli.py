@@ -160,3 +160,26 @@ def test_metaclf_all_loads_each_snapshot_set_once_with_the_same_results(tiny_nws
     alone = json.loads((tmp_path / "alone" / "c_fixed_mini" / "svm-rbf-local-augmentation.json").read_text())
     for key in ("accuracy_rounds", "ci95", "confusion_matrix", "train", "test"):
         assert shared[key] == alone[key]
+
+
+def test_a_partial_shard_and_a_run_on_few_models_say_so(tiny_nws, tmp_path, caplog, capsys):
+    """The fixture's shards hold 3 finished models of 15 each: loading them says how many are
+    missing, and a meta-classifier trained on a handful of models per class says how many and
+    what that means for its numbers."""
+    import logging
+
+    from metaclf.cli.commands import svm
+    from nws_datasets import load
+
+    with caplog.at_level(logging.WARNING, logger="nws_datasets"):
+        ds = load("c_fixed_mini", split="train", data_dir=str(tiny_nws), snapshots=(-1,))
+    partial = [r.getMessage() for r in caplog.records if "not generated yet" in r.getMessage()]
+    assert len(partial) == 2 and all("12 of the shard's 15 models" in m and "loading the 3 done" in m
+                                     for m in partial)
+    assert len(ds) == len({m for m in ds["model_id"]})  # one record per finished training model
+    assert svm(["--config", "c_fixed_mini", "--data-dir", str(tiny_nws), "--out", str(tmp_path), "--target",
+                "augmentation", "--include-unconverged", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((tmp_path / "c_fixed_mini" / "svm-linear-global-augmentation.json").read_text())
+    per_class = min(saved["train"]["models_per_class"])
+    assert per_class < 10 and f"trained on {per_class} models per class" in out and "read its 95% CI" in out
