@@ -62,7 +62,9 @@ PROTOCOL: dict[str, Any] = {
                     "fc": "fc+bias, activation, batch_norm, dropout", "output": "fc+bias"},
     "batch_norm": {"eps": BN_EPS, "decay": BN_DECAY, "torch_momentum": round(1 - BN_DECAY, 10),
                    "beta_init": 0.0, "gamma_init": f"normal(1, {BN_GAMMA_STD})",
-                   "running_variance": "biased batch variance"},
+                   "running_variance": "biased batch variance",
+                   "moving_statistics": "one pass with the batch statistics (torch's running update, the "
+                                        "variance step rescaled by (n-1)/n)"},
     "flatten": "NHWC (h, w, c)",
     "initialization": {"constant": CONSTANT_INIT, "random_normal": "normal(0, 1)",
                        "glorot_uniform": "uniform(±sqrt(6/(fan_in+fan_out)))",
@@ -70,6 +72,44 @@ PROTOCOL: dict[str, Any] = {
                        "biases": 0.0},
     "dropout": DROPOUT,
 }
+
+
+# ---- the layer rules, once: NWSCNN and the K stacked models of train.batched both apply these ----
+def batch_norm_train(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, running_mean: torch.Tensor,
+                     running_var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BatchNorm in training mode (each channel of ``x`` [N, C, ...] by the batch's own
+    statistics, ε = 1e-5), and TensorLayer's moving averages after this batch: each moves by
+    1 − decay toward the batch mean and the *biased* batch variance σ². Both come from one
+    pass of torch's kernel, whose running variance moves toward the unbiased n/(n−1)·σ²; that
+    step is rescaled by (n−1)/n. ``running_*`` may be shaped [K, C/K] for K stacked models and
+    are not modified: (output, new mean, new variance) come back, the statistics in their shape."""
+    mean, var = running_mean.reshape(-1).clone(), running_var.reshape(-1).clone()
+    out = F.batch_norm(x, mean, var, gamma, beta, True, 1 - BN_DECAY, BN_EPS)
+    n = x.numel() // x.shape[1]
+    with torch.no_grad():
+        kept = running_var.reshape(-1) * BN_DECAY
+        var = (var - kept).mul_((n - 1) / n).add_(kept)
+    return out, mean.view_as(running_mean), var.view_as(running_var)
+
+
+def layer_forward(kind: str, x: torch.Tensor, linear: Any, norm: Any, act: Any, pool: Any,
+                  dropout: Any) -> torch.Tensor:
+    """One layer in the authors' order: conv + bias → BN → activation [→ pool]; FC + bias →
+    activation → BN [→ dropout]; the output layer (``norm`` None) is FC + bias alone. The
+    operations are callables, so that one model and K stacked models share the order."""
+    x = linear(x)
+    if norm is None:
+        return x
+    if kind == "conv":
+        x = act(norm(x))
+        return pool(x) if pool is not None else x
+    x = norm(act(x))
+    return dropout(x) if dropout is not None else x
+
+
+def max_pool(x: torch.Tensor) -> torch.Tensor:
+    """The 2×2 max-pool of Algorithm 1."""
+    return F.max_pool2d(x, 2)
 
 
 class TFBatchNorm(nn.Module):
@@ -92,11 +132,11 @@ class TFBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.track_running_stats:
-            dims = [0] + list(range(2, x.ndim))
+            out, mean, var = batch_norm_train(x, self.weight, self.bias, self.running_mean, self.running_var)
             with torch.no_grad():
-                var, mean = torch.var_mean(x, dims, correction=0)
-                self.running_mean.lerp_(mean, 1 - BN_DECAY)
-                self.running_var.lerp_(var, 1 - BN_DECAY)
+                self.running_mean.copy_(mean)
+                self.running_var.copy_(var)
+            return out
         if self.training:
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, BN_EPS)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, BN_EPS)
@@ -121,19 +161,17 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.flatten:
             x = flatten_nhwc(x)
-        x = self.linear(x)
-        if self.bn is None:
-            return x
-        if self.kind == "conv":
-            x = self.act(self.bn(x))
-            return F.max_pool2d(x, 2) if self.pool else x
-        x = self.bn(self.act(x))
-        return F.dropout(x, DROPOUT, self.training) if self.dropout else x
+        return layer_forward(self.kind, x, self.linear, self.bn, self.act, max_pool if self.pool else None,
+                             self._dropout if self.dropout else None)
+
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, DROPOUT, self.training)
 
 
 def flatten_nhwc(x: torch.Tensor) -> torch.Tensor:
-    """Flatten N×C×H×W feature maps in TensorFlow's order: feature (h·W + w)·C + c."""
-    return x.permute(0, 2, 3, 1).flatten(1)
+    """Flatten …×C×H×W feature maps in TensorFlow's order: feature (h·W + w)·C + c (leading
+    dimensions, e.g. models × images, are kept)."""
+    return x.movedim(-3, -1).flatten(-3)
 
 
 class NWSCNN(nn.Module):

@@ -20,7 +20,8 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save_file as st_save_file
 
 from .architecture import Layout
-from .schema import INDEX_NAME, METADATA_KEY, MODEL_FORMAT, REGENERATE, RecordError, parse_index, validate_meta
+from .schema import (INDEX_NAME, METADATA_KEY, MODEL_FORMAT, READABLE_MODEL_FORMATS, REGENERATE, RecordError,
+                     parse_index, validate_meta)
 from .space import NUM_SNAPSHOTS
 from .storage import atomic_path, write_json
 
@@ -53,10 +54,10 @@ def _meta(header: dict[str, Any], name: str) -> Any:
     """The ``nws`` metadata document of a parsed safetensors header (format checked)."""
     meta_raw = header.get("__metadata__", {})
     found = meta_raw.get("format") if isinstance(meta_raw, dict) else None
-    if isinstance(found, str) and found.startswith("nws-model/") and found != MODEL_FORMAT:
-        raise RecordError(f"{name}: NWS model format {found!r}, this version of nws reads {MODEL_FORMAT!r}; "
-                          + REGENERATE)
-    if found != MODEL_FORMAT or METADATA_KEY not in meta_raw:
+    if isinstance(found, str) and found.startswith("nws-model/") and found not in READABLE_MODEL_FORMATS:
+        raise RecordError(f"{name}: NWS model format {found!r}, this version of nws reads "
+                          f"{' and '.join(map(repr, READABLE_MODEL_FORMATS))}; " + REGENERATE)
+    if found not in READABLE_MODEL_FORMATS or METADATA_KEY not in meta_raw:
         raise RecordError(f"{name}: not an NWS model file (format {found!r}, expected {MODEL_FORMAT!r})")
     try:
         return json.loads(meta_raw[METADATA_KEY])

@@ -24,8 +24,12 @@ from .storage import nws_home
 
 #: Version 2: the TensorFlow-faithful protocol (BN after the FC activation, TensorLayer BN,
 #: NHWC flatten, TF1 optimizers and initializers, the authors' augmentation, class balancing
-#: and per-model validation splits). Version 1 files hold other weights and are refused.
-MODEL_FORMAT = "nws-model/2"
+#: and per-model validation splits). Version 3: the same protocol, with BatchNorm's moving
+#: statistics computed in the same pass as its batch statistics, which changes them (and so θ's
+#: bn_mean and bn_var entries, and accuracies measured with them) at float rounding only;
+#: version 2 files are read as they are. Version 1 files hold other weights and are refused.
+MODEL_FORMAT = "nws-model/3"
+READABLE_MODEL_FORMATS = ("nws-model/2", MODEL_FORMAT)
 INDEX_FORMAT = "nws-shard/2"
 REGENERATE = ("regenerate it with this version: python -m train.generate --config CONFIG --shard N "
               "--out NEW_ROOT (version 1 weights come from a different training protocol)")

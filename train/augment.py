@@ -135,5 +135,10 @@ def apply(x: torch.Tensor, p: dict[str, torch.Tensor], noise: torch.Tensor) -> t
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Augment an N×C×H×W batch in [0, 1] with draws from ``generator``."""
-    return apply(x, *draw(x.shape, generator, x.device))
+    """Augment an N×C×H×W batch in [0, 1] with draws from ``generator``, in the memory layout of
+    ``x`` (the trainer's batches are channels-last views of the NHWC images, the layout in which
+    the network's convolutions run fastest)."""
+    out = apply(x, *draw(x.shape, generator, x.device))
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out

@@ -34,11 +34,15 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 import torch.nn.functional as F
 
-from nws_datasets.cnn import ACTIVATIONS, BN_DECAY, BN_EPS, DROPOUT, NWSCNN
+from nws_datasets.cnn import ACTIVATIONS, DROPOUT, NWSCNN, batch_norm_train, flatten_nhwc, layer_forward, max_pool
 from nws_datasets.space import ARCHITECTURE_KEYS, Profile
 
 from . import augment as augmentation
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, TFAdam, TFMomentum, TFRMSProp, adam_update, momentum_update, rmsprop_update
+
+#: each optimizer's slots → their initial values, as the one-model optimizers define them
+SLOTS = {"adam": TFAdam.slots, "rmsprop": TFRMSProp.slots, "momentum": TFMomentum.slots}
+INITIAL = {k: v for slots in SLOTS.values() for k, v in slots.items()}
 from .trainer import LR_DECAY, DeviceImages, ModelRun, TrainResult
 
 
@@ -86,8 +90,7 @@ class ModelGroup:
 
         self.params = {n: stack(p) for n, p in self.ref.named_parameters()}
         self.buffers = {n: stack(b) for n, b in self.ref.named_buffers()}
-        self.opt_state = {n: {"m": stack(p), "v": stack(p), "ms": stack(p, 1.0), "momentum": stack(p)}
-                          for n, p in self.ref.named_parameters()}
+        self.opt_state = {n: {k: stack(p, v) for k, v in INITIAL.items()} for n, p in self.ref.named_parameters()}
         self.slots: list[_Slot | None] = [None] * capacity
         self.loss_sums = torch.zeros(capacity, device=self.device)  # each model's training loss this epoch
 
@@ -118,7 +121,7 @@ class ModelGroup:
                 (self.params if n in self.params else self.buffers)[n][k] = t
             for n, st in self.opt_state.items():
                 for name, t in st.items():
-                    t[k] = 1.0 if name == "ms" else 0.0  # TF1 RMSProp's mean square starts at 1
+                    t[k] = INITIAL[name]  # TF1 RMSProp's mean square starts at 1
         slot = _Slot(spec, run, float(spec.hparams["learning_rate"]), dropout, deque())
         self.loss_sums[k] = 0.0
         self.slots[k] = slot
@@ -180,54 +183,54 @@ class ModelGroup:
 
     def _bn(self, h: torch.Tensor, params: dict[str, torch.Tensor], idx: torch.Tensor, name: str,
             running: dict[str, torch.Tensor]) -> torch.Tensor:
-        """TensorLayer BatchNorm in training mode on [b, models·channels, ...] (nws_datasets.cnn)."""
-        dims = [0] + list(range(2, h.ndim))
-        with torch.no_grad():
-            var, mean = torch.var_mean(h, dims, correction=0)
-            shape = self.buffers[f"{name}.running_mean"].shape[1:]
-            running[f"{name}.running_mean"] = self.buffers[f"{name}.running_mean"][idx].lerp(
-                mean.view(len(idx), *shape), 1 - BN_DECAY)
-            running[f"{name}.running_var"] = self.buffers[f"{name}.running_var"][idx].lerp(
-                var.view(len(idx), *shape), 1 - BN_DECAY)
-        return F.batch_norm(h, None, None, params[f"{name}.weight"].flatten(), params[f"{name}.bias"].flatten(),
-                            True, 0.0, BN_EPS)
+        """BatchNorm in training mode on [b, models·channels, ...], with the rules of
+        :mod:`nws_datasets.cnn` (each model's channels are channels of their own)."""
+        out, mean, var = batch_norm_train(h, params[f"{name}.weight"].flatten(), params[f"{name}.bias"].flatten(),
+                                          self.buffers[f"{name}.running_mean"][idx],
+                                          self.buffers[f"{name}.running_var"][idx])
+        running[f"{name}.running_mean"], running[f"{name}.running_var"] = mean, var
+        return out
 
     def _forward(self, params: dict[str, torch.Tensor], idx: torch.Tensor, x: list[torch.Tensor],
                  slots: list[_Slot]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Training-mode logits [S, b, 20] of the models ``idx`` on their batches ``x`` (S × [b, 3, H, W])."""
-        n_models, b = len(x), len(x[0])
+        """Training-mode logits [S, b, 20] of the models ``idx`` on their batches ``x`` (S × [b, 3, H, W]):
+        every layer by :func:`nws_datasets.cnn.layer_forward`, with a grouped convolution or a
+        batched matrix product in place of one model's layer."""
+        n, b = len(x), len(x[0])
         running: dict[str, torch.Tensor] = {}
         h = torch.stack(x, 1).flatten(1, 2)  # [b, S·C, H, W]: model s owns channels s·C..(s+1)·C
-        spatial = True
         for layer in self.ref.layers:
             pre = f"blocks.{layer.name}"
             w, bias = params[f"{pre}.linear.weight"], params[f"{pre}.linear.bias"]
+            norm = (lambda t, name=f"{pre}.bn": self._bn(t, params, idx, name, running)) if layer.batch_norm else None
             if layer.kind == "conv":
-                h = F.conv2d(h, w.flatten(0, 1), bias.flatten(), padding="same", groups=n_models)
-                h = self._bn(h, params, idx, f"{pre}.bn", running)
-                h = self._act(h.view(b, n_models, -1, *h.shape[2:]), slots, 1).flatten(1, 2)
-                if layer.pool:
-                    h = F.max_pool2d(h, 2)
+                h = layer_forward("conv", h, lambda t: F.conv2d(t, w.flatten(0, 1), bias.flatten(), padding="same",
+                                                                 groups=n), norm,
+                                  lambda t: self._act(t.view(b, n, -1, *t.shape[2:]), slots, 1).flatten(1, 2),
+                                  max_pool if layer.pool else None, None)
                 continue
-            if spatial:  # each model's maps flattened in TensorFlow's NHWC order
-                h = h.view(b, n_models, -1, *h.shape[2:]).permute(1, 0, 3, 4, 2).flatten(2)
-                spatial = False
-            h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))  # [S, b, out]
-            if not layer.batch_norm:
-                continue
-            h = self._act(h, slots, 0)
-            h = self._bn(h.transpose(0, 1).flatten(1), params, idx, f"{pre}.bn", running)
-            h = h.view(b, n_models, -1).transpose(0, 1)
-            if layer.dropout:  # F.dropout's arithmetic, each model's mask from its own stream
-                h = h * torch.stack([torch.empty(h.shape[1:], dtype=h.dtype, device=h.device).bernoulli_(
-                    1 - DROPOUT, generator=s.dropout).div_(1 - DROPOUT) for s in slots])
+            if h.ndim == 4:  # each model's maps flattened in TensorFlow's NHWC order: [S, b, features]
+                h = flatten_nhwc(h.view(b, n, -1, *h.shape[2:]).transpose(0, 1))
+            fc_norm = None if norm is None else (lambda t, f=norm: f(t.transpose(0, 1).flatten(1)).view(b, n, -1)
+                                                 .transpose(0, 1))
+            h = layer_forward("fc", h, lambda t: torch.baddbmm(bias.unsqueeze(1), t, w.transpose(1, 2)), fc_norm,
+                              lambda t: self._act(t, slots, 0),
+                              None, (lambda t: self._dropout(t, slots)) if layer.dropout else None)
         return h, running
 
+    @staticmethod
+    def _dropout(h: torch.Tensor, slots: list[_Slot]) -> torch.Tensor:
+        """F.dropout's arithmetic on [S, b, features], each model's mask from its own stream."""
+        return h * torch.stack([torch.empty(h.shape[1:], dtype=h.dtype, device=h.device).bernoulli_(
+            1 - DROPOUT, generator=s.dropout).div_(1 - DROPOUT) for s in slots])
+
     def _update(self, ks: list[int], slots: list[_Slot], grads: dict[str, torch.Tensor]) -> None:
-        """Each model's optimizer step with its own rule, learning rate and step count."""
+        """Each model's optimizer step with its own rule (:mod:`train.optim`'s, the one-model
+        optimizers' own), learning rate and step count."""
         by_kind: dict[str, list[int]] = defaultdict(list)
         for i, s in enumerate(slots):
             by_kind[str(s.spec.hparams["optimizer"])].append(i)
+        names = list(grads)
         for kind, sel_list in by_kind.items():
             sel = torch.tensor(sel_list, device=self.device)
             rows = torch.tensor([ks[i] for i in sel_list], device=self.device)
@@ -238,24 +241,22 @@ class ModelGroup:
                               for i in sel_list]
             else:
                 step_sizes = [slots[i].lr for i in sel_list]
-            rates = torch.tensor(step_sizes, dtype=self.params[next(iter(grads))].dtype, device=self.device)
-            for n, g_all in grads.items():
-                g, p, st = g_all[sel], self.params[n][rows], self.opt_state[n]
-                rate = rates.view(-1, *[1] * (p.ndim - 1))
-                if kind == "adam":
-                    m = st["m"][rows].mul_(b1).add_(g, alpha=1 - b1)
-                    v = st["v"][rows].mul_(b2).addcmul_(g, g, value=1 - b2)
-                    st["m"][rows], st["v"][rows] = m, v
-                    p = p - rate * m / v.sqrt().add_(c["epsilon_hat"])
-                elif kind == "rmsprop":
-                    ms = st["ms"][rows].mul_(c["decay"]).addcmul_(g, g, value=1 - c["decay"])
-                    st["ms"][rows] = ms
-                    p = p - rate * g / ms.add(c["epsilon"]).sqrt_()
-                else:
-                    buf = st["momentum"][rows].mul_(c["momentum"]).add_(g)
-                    st["momentum"][rows] = buf
-                    p = p - rate * buf
+            rates = torch.tensor(step_sizes, dtype=self.params[names[0]].dtype, device=self.device)
+            params = [self.params[n][rows] for n in names]
+            rate = [rates.view(-1, *[1] * (p.ndim - 1)) for p in params]
+            g = [grads[n][sel] for n in names]
+            state = {k: [self.opt_state[n][k][rows] for n in names] for k in SLOTS[kind]}
+            if kind == "adam":
+                adam_update(params, g, state["m"], state["v"], rate, b1, b2, c["epsilon_hat"])
+            elif kind == "rmsprop":
+                rmsprop_update(params, g, state["ms"], rate, c["decay"], c["epsilon"])
+            else:
+                momentum_update(params, g, state["momentum"], rate, c["momentum"])
+            for n, p in zip(names, params):
                 self.params[n][rows] = p
+            for k, values in state.items():
+                for n, t in zip(names, values):
+                    self.opt_state[n][k][rows] = t
 
     # ---- epochs ------------------------------------------------------------------------------
     def end_epochs(self) -> list[tuple[ModelSpec, TrainResult]]:

@@ -1,7 +1,9 @@
 """Benchmark generation: ``python -m train.bench`` prints one JSON line.
 
-Measures, in one run on this machine: training images/s of the fixed architecture (one
-thread, batch 128, augmentation off and on), models/hour of ``c_fixed_mini`` through
+Measures, in one run on this machine: the training step of the fixed architecture (one
+thread, batch 128) against the same network in plain PyTorch (``train_step_vs_plain_pytorch``)
+and as a fraction of the fp32 matrix-product roofline measured beside it; training images/s
+with augmentation off and on; models/hour of ``c_fixed_mini`` through
 ``train.generate`` with one worker and with two, their ratio, and the projected wall time of
 the whole ``c_fixed_mini`` config with two workers.
 
@@ -24,9 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from nws_datasets.cli import positive_int, run_main
-from nws_datasets.cnn import NWSCNN
+from nws_datasets.cnn import NWSCNN, to_input
 from nws_datasets.sources import load_images
-from nws_datasets.space import CONFIGS, FIXED_ARCHITECTURE, PROFILES, Profile, get_config, sample_hparams
+from nws_datasets.architecture import layers_for
+from nws_datasets.space import (CONFIGS, FIXED_ARCHITECTURE, IMAGE_SHAPE, PROFILES, Profile, get_config,
+                                sample_hparams)
 from nws_datasets.timing import steady_rate
 
 from .augment import augment
@@ -41,8 +45,7 @@ def train_images_per_s(seconds: float, aug: bool, device: str) -> float:
     torch.manual_seed(0)
     net = NWSCNN({**FIXED_ARCHITECTURE, "activation": "relu", "initialization": "glorot_uniform"}).to(device)
     opt = make_optimizer("adam", net.parameters(), 1e-3)
-    x = torch.rand(128, 3, 32, 32, device=device)
-    y = torch.randint(0, 10, (128,), device=device)
+    x, y = trainer_batch(device)
     g = torch.Generator(device=device).manual_seed(0)
 
     def step() -> None:
@@ -51,6 +54,78 @@ def train_images_per_s(seconds: float, aug: bool, device: str) -> float:
         opt.step()
 
     return steady_rate(step, 128, 3, seconds, device)
+
+
+def trainer_batch(device: str, n: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """A mini-batch as the trainer builds one: uint8 NHWC images through :func:`to_input`
+    (a channels-last view), and labels."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, *IMAGE_SHAPE), dtype=torch.uint8, generator=g).to(device)
+    return to_input(images), torch.randint(0, 10, (n,), generator=g).to(device)
+
+
+def plain_pytorch_net(hparams: dict) -> torch.nn.Module:
+    """The same network as :class:`NWSCNN` in plain PyTorch (``nn.Conv2d``, ``nn.BatchNorm2d``,
+    ``nn.Linear``, ``nn.BatchNorm1d``, ``nn.Dropout``, NCHW flatten): the baseline of the
+    training step's speed, without any TensorFlow 1 semantics."""
+    nn = torch.nn
+    mods: list[torch.nn.Module] = []
+    for layer in layers_for(hparams):
+        if layer.kind == "conv":
+            mods += [nn.Conv2d(layer.in_size, layer.out_size, layer.kernel, padding="same"),
+                     nn.BatchNorm2d(layer.out_size), nn.ReLU()] + [nn.MaxPool2d(2)] * layer.pool
+            continue
+        if not isinstance(mods[-1], (nn.Linear, nn.BatchNorm1d, nn.Dropout)):
+            mods.append(nn.Flatten())
+        mods.append(nn.Linear(layer.in_size, layer.out_size))
+        if layer.batch_norm:
+            mods += [nn.ReLU(), nn.BatchNorm1d(layer.out_size)] + [nn.Dropout(0.5)] * layer.dropout
+    return nn.Sequential(*mods)
+
+
+def training_flops_per_image(hparams: dict) -> float:
+    """Floating-point operations of one image's forward and backward pass: 3 × the forward
+    pass's 2 · multiply-adds of the conv and FC layers (the rest is small beside them)."""
+    side, macs = IMAGE_SHAPE[0], 0
+    for layer in layers_for(hparams):
+        if layer.kind == "conv":
+            macs += side * side * layer.out_size * layer.in_size * layer.kernel ** 2
+            side //= 2 if layer.pool else 1
+        else:
+            macs += layer.in_size * layer.out_size
+    return 3 * 2 * macs
+
+
+def matmul_flops_per_s(seconds: float, device: str, n: int = 512) -> float:
+    """fp32 matrix-product throughput on this device and thread count: the roofline."""
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    return steady_rate(lambda: torch.mm(a, b), 2 * n ** 3, 3, seconds, device)
+
+
+def step_vs_plain_pytorch(seconds: float, device: str, repeats: int = 3) -> dict[str, float]:
+    """Our training step (TensorFlow 1 layers and Adam) against the same network in plain
+    PyTorch with ``torch.optim.Adam``, on the same batches of 128 as the trainer builds them,
+    alternating, best of ``repeats`` each."""
+    hp = {**FIXED_ARCHITECTURE, "activation": "relu", "initialization": "glorot_uniform"}
+    torch.manual_seed(0)
+    nets = {"ours": NWSCNN(hp).to(device), "plain": plain_pytorch_net(hp).to(device)}
+    opts = {"ours": make_optimizer("adam", nets["ours"].parameters(), 1e-3),
+            "plain": torch.optim.Adam(nets["plain"].parameters(), 1e-3)}
+    x, y = trainer_batch(device)
+
+    def step(name: str) -> None:
+        opts[name].zero_grad()
+        F.cross_entropy(nets[name](x), y).backward()
+        opts[name].step()
+
+    best = {"ours": 0.0, "plain": 0.0}
+    for _ in range(repeats):
+        for name in best:
+            best[name] = max(best[name], steady_rate(lambda: step(name), 128, 3, seconds / repeats, device))
+    roofline = matmul_flops_per_s(seconds / repeats, device)
+    return {"train_images_per_s_ours": round(best["ours"], 1), "train_images_per_s_plain_pytorch": round(best["plain"], 1),
+            "train_step_vs_plain_pytorch": round(best["ours"] / best["plain"], 3),
+            "matmul_roofline_fraction": round(best["ours"] * training_flops_per_image(hp) / roofline, 3)}
 
 
 def models_per_hour(models: int, workers: int, device: str) -> float:
@@ -136,13 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_sweep(p, args)
     if args.device == "cpu":
         torch.set_num_threads(1)
+    step = step_vs_plain_pytorch(args.seconds, args.device)
     plain = train_images_per_s(args.seconds, False, args.device)
     augmented = train_images_per_s(args.seconds, True, args.device)
     w1 = models_per_hour(args.models, 1, args.device)
     w2 = models_per_hour(2 * args.models, 2, args.device)
     n = CONFIGS["c_fixed_mini"].num_models
     print(json.dumps({
-        "device": args.device, "torch": torch.__version__,
+        "device": args.device, "torch": torch.__version__, **step,
         "train_images_per_s_fixed_arch": round(plain, 1),
         "train_images_per_s_fixed_arch_augmented": round(augmented, 1),
         "c_fixed_mini_models_per_hour_workers1": round(w1, 1),
