@@ -183,4 +183,4 @@ def test_a_partial_shard_and_a_run_on_few_models_say_so(tiny_nws, tmp_path, capl
     out = capsys.readouterr().out
     saved = json.loads((tmp_path / "c_fixed_mini" / "svm-linear-global-augmentation.json").read_text())
     per_class = min(saved["train"]["models_per_class"])
-    assert per_class < 10 and f"trained on {per_class} models per class" in out and "read its 95% CI" in out
+    assert per_class < 10 and f"trained on {per_class} model(s) per class" in out and "read its 95% CI" in out

@@ -4,12 +4,26 @@ after parsing."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+import warnings
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from nws_datasets.cli import positive_int
 
 from ..methods import METHODS
 from . import (add_dmc_args, add_rounds_arg, add_window_args, choice, command_parser, int_list, run_spec)
+
+
+@contextmanager
+def library_warnings_kept_quiet() -> Iterator[None]:
+    """Keep the warnings statsmodels, UMAP, scikit-learn and numba raise for their own developers
+    (rank-deficient designs of a tiny NWS, parallelism notes) out of the terminal; the report
+    lists them in report.md. ``PYTHONWARNINGS=default`` shows them."""
+    with warnings.catch_warnings():
+        if not sys.warnoptions:
+            warnings.simplefilter("ignore")
+        yield
 
 
 def _fixed_only(p: argparse.ArgumentParser, config: str, what: str) -> None:
@@ -139,7 +153,8 @@ def trainstats(argv: list[str] | None = None) -> int:
     args = command_parser("python -m metaclf.trainstats", trainstats.__doc__).parse_args(argv)
     from ..analyses.trainstats import training_statistics
 
-    res = training_statistics(args.config, args.data_dir, args.out / args.config / "report")
+    with library_warnings_kept_quiet():
+        res = training_statistics(args.config, args.data_dir, args.out / args.config / "report")
     print(f"{res['models']} models, {res['converged']} converged -> {args.out / args.config / 'report'}")
     return 0
 
@@ -150,7 +165,8 @@ def regress(argv: list[str] | None = None) -> int:
     args = command_parser("python -m metaclf.regress", regress.__doc__, config="c_main_mini").parse_args(argv)
     from ..analyses.regress import regress as regress_of
 
-    res = regress_of(args.config, args.data_dir, args.out / args.config / "report")
+    with library_warnings_kept_quiet():
+        res = regress_of(args.config, args.data_dir, args.out / args.config / "report")
     for d, r in res["per_dataset"].items():
         print(f"{d}: " + (f"{r['n_models']} models, R² {r['r_squared']:.3f}" if "r_squared" in r else r["skipped"]))
     return 0
@@ -164,7 +180,8 @@ def embed(argv: list[str] | None = None) -> int:
     _fixed_only(p, args.config, "the embedding")
     from ..analyses.embed import embed as embed_of
 
-    res = embed_of(args.config, args.data_dir, args.out / args.config / "report", args.components)
+    with library_warnings_kept_quiet():
+        res = embed_of(args.config, args.data_dir, args.out / args.config / "report", args.components)
     print(f"{res['vectors']} vectors, PCA explained variance {sum(res['explained_variance_ratio']):.3f} "
           f"-> {args.out / args.config / 'report' / 'embedding.png'}")
     return 0

@@ -26,9 +26,10 @@ def warn_if_few(res: dict[str, Any]) -> None:
     """Say so when a result stands on so few models that its interval, not its point, is the news."""
     per_class = min(res["train"]["models_per_class"])
     if per_class < FEW_MODELS_PER_CLASS:
-        print(f"warning: {res['label']} {res['target']} was trained on {per_class} models per class "
+        lo, hi = res["ci95"]
+        print(f"warning: {res['label']} {res['target']} was trained on {per_class} model(s) per class "
               f"({res['train']['models']} training models, {res['test']['models']} test models): too few for a "
-              f"meta-classifier to learn much, so read its 95% CI {res['ci95']}, not its point estimate; "
+              f"meta-classifier to learn much, so read its 95% CI [{lo:.3f}, {hi:.3f}], not its point estimate; "
               "generate more models (train.generate --shard all) for numbers that can tell methods apart",
               flush=True)
 
