@@ -26,6 +26,16 @@ LIMITS = {"rounds": 1000, "members": 100, "steps": 10_000_000, "subset_size": 10
           "models_per_class": 1_000_000}
 
 
+def inapplicable(method: Method) -> tuple[str, ...]:
+    """The run fields that ``method`` does not take."""
+    return WINDOW_FIELDS * (not method.windows) + DMC_FIELDS * (not method.dmc)
+
+
+def applies_to(name: str) -> str:
+    """Which methods the window or DMC field ``name`` applies to, for error messages."""
+    return "windowed methods (svm-*-local, dmc-local)" if name in WINDOW_FIELDS else "DMCs"
+
+
 class SpecError(ValueError):
     """A run specification whose fields do not fit together; the message names the field."""
 
@@ -66,10 +76,10 @@ class RunSpec:
         m = self.entry
         if m.fixed_architecture and not get_config(self.config).fixed_architecture:
             raise SpecError(f"{self.method} needs a fixed architecture; {self.config} has random architectures")
-        for name in WINDOW_FIELDS * (not m.windows) + DMC_FIELDS * (not m.dmc):
+        for name in inapplicable(m):
             if getattr(self, name) != _DEFAULTS[name]:
                 raise SpecError(f"{name}={getattr(self, name)!r} does not apply to {self.method}: it applies to "
-                                + ("windowed methods (svm-*-local, dmc-local)" if name in WINDOW_FIELDS else "DMCs"))
+                                + applies_to(name))
         self._check_values()
         if self.bn_stats != "population" and self.norm != "batch":
             raise SpecError(f"bn_stats={self.bn_stats!r} needs norm='batch': norm={self.norm!r} has no BatchNorm")
@@ -151,8 +161,7 @@ class RunSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The fields this run's method takes (inert defaults left out), JSON-ready."""
-        m = self.entry
-        skip = set(WINDOW_FIELDS * (not m.windows) + DMC_FIELDS * (not m.dmc))
+        skip = set(inapplicable(self.entry))
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in skip}
 
     @classmethod

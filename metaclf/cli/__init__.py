@@ -128,18 +128,17 @@ def run_spec(p: argparse.ArgumentParser, args: argparse.Namespace, method: str, 
     DMC options apply to its DMCs only) it is left out."""
     from ..data import TargetError
     from ..methods import METHODS
-    from ..spec import DMC_FIELDS, WINDOW_FIELDS, RunSpec, SpecError
+    from ..spec import RunSpec, SpecError, applies_to, inapplicable
 
     m = METHODS[method]
     given = {"converged_only": not args.include_unconverged, "method": method}
     for f in fields(RunSpec):
         if f.name not in vars(args):
             continue
-        if (m.windows or f.name not in WINDOW_FIELDS) and (m.dmc or f.name not in DMC_FIELDS):
+        if f.name not in inapplicable(m):
             given[f.name] = getattr(args, f.name)
         elif strict and getattr(args, f.name) != p.get_default(f.name):
-            p.error(f"--{f.name.replace('_', '-')} does not apply to {method}: it applies to "
-                    + ("windowed methods (svm-*-local, dmc-local)" if f.name in WINDOW_FIELDS else "DMCs"))
+            p.error(f"--{f.name.replace('_', '-')} does not apply to {method}: it applies to {applies_to(f.name)}")
     if m.dmc:
         if given.get("profile") is None:
             given["profile"] = "paper" if args.device == "cuda" else "mini"
