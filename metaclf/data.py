@@ -23,6 +23,8 @@ class WeightSet:
     #: every hyper-parameter of each record (class indices; ``learning_rate`` as a float), for
     #: the confound baseline that predicts the target from the other hyper-parameters
     hparams: dict[str, np.ndarray] = field(default_factory=dict)
+    #: a real-valued target per record (accuracy from weights), None for classification
+    values: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -32,7 +34,8 @@ class WeightSet:
         rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, np.int64)
         weights = self.weights[rows] if self.fixed else [self.weights[i] for i in rows]
         return WeightSet(weights, self.n_conv[rows], self.labels[rows], self.model_id[rows], self.snapshot[rows],
-                         self.layout, {k: v[rows] for k, v in self.hparams.items()})
+                         self.layout, {k: v[rows] for k, v in self.hparams.items()},
+                         None if self.values is None else self.values[rows])
 
     @classmethod
     def concat(cls, sets: list[WeightSet]) -> WeightSet:
@@ -40,8 +43,9 @@ class WeightSet:
         fixed = all(w.fixed for w in sets)
         weights = np.concatenate([w.weights for w in sets]) if fixed else [x for w in sets for x in w.weights]
         cat = {k: np.concatenate([getattr(w, k) for w in sets]) for k in ("n_conv", "labels", "model_id", "snapshot")}
+        values = None if any(w.values is None for w in sets) else np.concatenate([w.values for w in sets])
         return cls(weights, **cat, layout=sets[0].layout,
-                   hparams={k: np.concatenate([w.hparams[k] for w in sets]) for k in sets[0].hparams})
+                   hparams={k: np.concatenate([w.hparams[k] for w in sets]) for k in sets[0].hparams}, values=values)
 
     @classmethod
     def from_array(cls, weights: np.ndarray, labels: np.ndarray) -> WeightSet:
@@ -117,6 +121,33 @@ def load_split(config: str, split: str, target: str, snapshots: tuple[int, ...],
     return WeightSet(weights, cols["n_conv_weights"].astype(np.int64), cols[target].astype(np.int64),
                      cols["model_id"].astype(np.int64), cols["snapshot"].astype(np.int64), ds[0]["layout"],
                      {k: cols[k] for k in hp_names})
+
+
+def load_accuracy_split(config: str, split: str, target: str, data_dir: str | None = None,
+                        converged_only: bool = False) -> WeightSet:
+    """Every snapshot of every finished model of one split (converged only if asked), with the
+    accuracy target ``target`` of :data:`metaclf.recipe.ACCURACY_TARGETS` as ``values``: test
+    accuracy, or the generalization gap (train − test accuracy) of each snapshot."""
+    from .recipe import ACCURACY_TARGETS
+
+    if target not in ACCURACY_TARGETS:
+        raise TargetError(f"unknown accuracy target {target!r}; expected one of {', '.join(ACCURACY_TARGETS)}")
+    try:
+        ds = load(config, split=split, data_dir=data_dir, snapshots=None, converged_only=converged_only)
+    except ValueError as err:
+        if "split" not in str(err).lower():
+            raise
+        raise DataError(f"{config}: no {'converged ' * converged_only}model in the {split} split") from None
+    cols = ds.with_format("numpy", columns=["weights", "n_conv_weights", "model_id", "snapshot", "test_accuracy",
+                                            "train_accuracy"])[:]
+    weights = cols["weights"]
+    if weights.dtype == object:
+        weights = [np.asarray(w, np.float32) for w in weights]
+    test, train = cols["test_accuracy"].astype(np.float64), cols["train_accuracy"].astype(np.float64)
+    n = len(test)
+    return WeightSet(weights, cols["n_conv_weights"].astype(np.int64), np.zeros(n, np.int64),
+                     cols["model_id"].astype(np.int64), cols["snapshot"].astype(np.int64), ds[0]["layout"],
+                     values=test if target == "test_accuracy" else train - test)
 
 
 def balanced_models(model_ids: np.ndarray, labels: np.ndarray, rng: np.random.Generator,

@@ -228,7 +228,10 @@ def evaluate(spec: RunSpec, *, data_dir: str | None = None, checkpoint: Path | N
     another evaluation.
     """
     start = time.perf_counter()
-    spec.validate()
+    if spec.validate().entry.task == "accuracy":  # accuracy from weights: a regressor, its own scores
+        from .regression import evaluate_accuracy
+
+        return evaluate_accuracy(spec, data_dir=data_dir, return_estimators=return_estimators)
     classes = check_target(spec.target, spec.config)
     est = estimator(spec)
     est.check_config(spec.config)
@@ -250,9 +253,12 @@ def evaluate(spec: RunSpec, *, data_dir: str | None = None, checkpoint: Path | N
             per_class.append(k)
         scores.append(np.mean(member_scores, axis=0))
     out = score(scores, test.labels, test.model_id, classes, spec.seed)
+    params = _jsonable(est.get_params())
+    if spec.tune:  # the values grouped cross-validation chose, per round
+        params["selected"] = [_jsonable(getattr(e, "selected_", None)) for e in fitted]
     out.update({
         "method": spec.method, "label": spec.label(), "spec": spec.to_json(), "config": spec.config,
-        "target": spec.target, "params": _jsonable(est.get_params()), "rounds": rounds,
+        "target": spec.target, "params": params, "rounds": rounds,
         "snapshots": list(est.snapshots),
         "train": {"models": int(len(np.unique(train.model_id))), "records": len(train),
                   "balanced_models_per_round": train_models, "models_per_class": per_class},

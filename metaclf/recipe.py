@@ -28,6 +28,20 @@ DMC_ROUNDS = 1
 #: (a class of one converged model would leave one training model per class). The paper's NWS,
 #: with thousands of models, never meets this; results list the classes left out.
 MIN_CLASS_MODELS = 10
+#: Accuracy from weights (beyond the paper; the Small CNN Zoo's task): real-valued targets of
+#: every snapshot, predicted from its θ.
+ACCURACY_TARGETS = {"test_accuracy": "test accuracy of the snapshot",
+                    "generalization_gap": "train − test accuracy of the snapshot (train: a fixed training subset, "
+                                          "inference mode)"}
+#: Model selection (``tune``): folds of the cross-validation over training models, grouped by
+#: model, and the grid of each estimator's hyper-parameters (γ in units of 1/features, the
+#: ``gamma="scale"`` of standardized features).
+CV_FOLDS = 5
+GRIDS: dict[str, dict[str, list]] = {
+    "linear": {"C": [0.01, 0.1, 1.0, 10.0, 100.0]},
+    "rbf": {"C": [0.1, 1.0, 10.0, 100.0], "gamma": [0.1, 1.0, 10.0]},
+    "gbm": {"max_depth": [2, 4, 8], "learning_rate": [0.03, 0.1, 0.3]},
+}
 #: The weights a local window may cover.
 PARTS: tuple[str, ...] = ("all", "conv", "fc")
 #: Uncertainty: two-sided confidence level and bootstrap replicates over test models and rounds.

@@ -19,6 +19,9 @@ from .methods import METHODS, Method
 #: fields that only windowed methods take, and fields that only DMCs take
 WINDOW_FIELDS = ("part", "subset_size")
 DMC_FIELDS = ("members", "steps", "profile", "device", "norm", "bn_stats")
+#: fields of the classification protocol (class-balanced rounds, pooled test configs) that
+#: the accuracy regressors do not take
+CLASSIFICATION_FIELDS = ("rounds", "models_per_class", "test_configs")
 #: the smallest window the local features and the local DMC can read
 MIN_SUBSET_SIZE = 16
 #: counts beyond which a run would take days on any machine: refused as typing errors
@@ -28,12 +31,17 @@ LIMITS = {"rounds": 1000, "members": 100, "steps": 10_000_000, "subset_size": 10
 
 def inapplicable(method: Method) -> tuple[str, ...]:
     """The run fields that ``method`` does not take."""
-    return WINDOW_FIELDS * (not method.windows) + DMC_FIELDS * (not method.dmc)
+    return (WINDOW_FIELDS * (not method.windows) + DMC_FIELDS * (not method.dmc) + ("tune",) * (not method.tunable)
+            + CLASSIFICATION_FIELDS * (method.task == "accuracy"))
 
 
 def applies_to(name: str) -> str:
-    """Which methods the window or DMC field ``name`` applies to, for error messages."""
-    return "windowed methods (svm-*-local, dmc-local)" if name in WINDOW_FIELDS else "DMCs"
+    """Which methods the field ``name`` applies to, for error messages."""
+    if name in WINDOW_FIELDS:
+        return "windowed methods (svm-*-local, dmc-local)"
+    if name == "tune":
+        return "the SVMs and gbm-layerwise"
+    return "the meta-classifiers, not the accuracy regressors" if name in CLASSIFICATION_FIELDS else "DMCs"
 
 
 class SpecError(ValueError):
@@ -60,6 +68,7 @@ class RunSpec:
     models_per_class: int | None = None  #: cap on training models per class (a learning-curve point)
     seed: int = 0
     converged_only: bool = True
+    tune: bool = False  #: choose the method's hyper-parameters by grouped CV (:mod:`metaclf.tuning`)
 
     @property
     def entry(self) -> Method:
@@ -70,10 +79,15 @@ class RunSpec:
         if self.method not in METHODS:
             raise SpecError(f"method {self.method!r} is unknown: expected one of {', '.join(METHODS)}")
         self._check_configs()
-        from .data import check_target
-
-        check_target(self.target, self.config)  # a TargetError (a ValueError) names the valid targets
         m = self.entry
+        if m.task == "accuracy":
+            if self.target not in recipe.ACCURACY_TARGETS:
+                raise SpecError(f"target {self.target!r} is not an accuracy target of {self.method}: expected "
+                                f"{' or '.join(recipe.ACCURACY_TARGETS)}")
+        else:
+            from .data import check_target
+
+            check_target(self.target, self.config)  # a TargetError (a ValueError) names the valid targets
         if m.fixed_architecture and not get_config(self.config).fixed_architecture:
             raise SpecError(f"{self.method} needs a fixed architecture; {self.config} has random architectures")
         for name in inapplicable(m):
@@ -117,6 +131,8 @@ class RunSpec:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= LIMITS[name]:
                 raise SpecError(f"{name}={value!r} is not valid: expected an integer from {low} to {LIMITS[name]:,}")
+        if not isinstance(self.tune, bool) or not isinstance(self.converged_only, bool):
+            raise SpecError(f"tune={self.tune!r}, converged_only={self.converged_only!r}: expected true or false")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
             raise SpecError(f"seed={self.seed!r} is not valid: expected an integer in 0..{2**32 - 1}")
 
@@ -129,6 +145,8 @@ class RunSpec:
         if m.dmc:
             params |= {"profile": self.profile, "steps": self.steps, "device": self.device, "norm": self.norm,
                        "bn_stats": self.bn_stats}
+        if m.tunable:
+            params["tune"] = self.tune
         if self.method == "hparams-baseline":
             params["target"] = self.target  # the confound baseline leaves the target out
         return params
@@ -136,13 +154,15 @@ class RunSpec:
     def label(self) -> str:
         """How tables and figures name this run's method: the registry name, then ``-ln`` for
         per-input normalization, ``-ens<K>`` for an ensemble per round, ``@<bn_stats>`` for a
-        transductive BatchNorm evaluation, ``+<config>`` per pooled test config."""
-        return (self.method + "-ln" * (self.norm == "layer") + f"-ens{self.members}" * (self.members > 1)
+        transductive BatchNorm evaluation, ``+<config>`` per pooled test config, ``-tuned`` for
+        hyper-parameters chosen by grouped cross-validation."""
+        return (self.method + "-tuned" * self.tune + "-ln" * (self.norm == "layer") + f"-ens{self.members}" * (self.members > 1)
                 + f"@{self.bn_stats}" * (self.bn_stats != "population") + "".join(f"+{c}" for c in self.test_configs))
 
     def describe(self) -> str:
         """What sets this run apart from the paper's recipe, in words ('' for the recipe itself)."""
-        out = ["per-input normalization"] * (self.norm == "layer")
+        out = ["hyper-parameters by grouped CV"] * self.tune
+        out += ["per-input normalization"] * (self.norm == "layer")
         out += [f"ensembles of {self.members}"] * (self.members > 1)
         out += [f"{self.bn_stats} BN, transductive"] * (self.bn_stats != "population")
         out += [f"pooled with {c}" for c in self.test_configs]

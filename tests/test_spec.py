@@ -64,7 +64,7 @@ def test_a_spec_survives_json_and_its_json_holds_only_the_fields_its_method_take
     assert RunSpec.from_json(doc) == dmc and doc["test_configs"] == ["c_fixed_cpu_holdout"]
     svm = RunSpec("svm-linear-global", "c_fixed_cpu", "dataset", rounds=10)
     assert set(svm.to_json()) == {"method", "config", "target", "rounds", "test_configs", "models_per_class", "seed",
-                                  "converged_only"}  # no window or DMC field: they do not apply
+                                  "converged_only", "tune"}  # no window or DMC field: they do not apply
     assert RunSpec.from_json(svm.to_json()) == svm
     with pytest.raises(SpecError, match="unknown fields"):
         RunSpec.from_json({**doc, "inputs": "raw+sorted"})

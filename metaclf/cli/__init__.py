@@ -36,9 +36,10 @@ def choice(options: tuple[str, ...] | list[str]) -> Callable[[str], str]:
     return parse
 
 
-def command_parser(prog: str, doc: str | None, *, target: str | None = None,
-                   config: str = DEFAULT_CONFIG) -> argparse.ArgumentParser:
-    """The parser of a command; ``target`` (its default target) makes it a meta-classifier command."""
+def command_parser(prog: str, doc: str | None, *, target: str | None = None, config: str = DEFAULT_CONFIG,
+                   accuracy: bool = False) -> argparse.ArgumentParser:
+    """The parser of a command; ``target`` (its default target) makes it a meta-classifier command,
+    ``accuracy`` one of accuracy from weights (its targets, every finished model by default)."""
     p = argparse.ArgumentParser(prog=prog, description=inspect.cleandoc(doc) if doc else None,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=config, type=choice(list(CONFIGS)),
@@ -47,11 +48,16 @@ def command_parser(prog: str, doc: str | None, *, target: str | None = None,
     p.add_argument("--out", type=out_dir, default=Path("results"),
                    help="output folder (default ./results); results go to <out>/<config>/")
     if target is not None:
-        p.add_argument("--target", default=target,
-                       help=f"hyper-parameter to classify (default {target}): {', '.join(TARGETS)}")
+        p.add_argument("--target", default=target, type=choice(list(recipe.ACCURACY_TARGETS)) if accuracy else None,
+                       help=f"{'what to predict' if accuracy else 'hyper-parameter to classify'} (default {target}): "
+                            f"{', '.join(recipe.ACCURACY_TARGETS if accuracy else TARGETS)}")
         p.add_argument("--seed", type=seed_type, default=0, help="seed of every random draw (default 0)")
-        p.add_argument("--include-unconverged", action="store_true",
-                       help="use every finished model, not only converged ones (the paper uses converged only)")
+        if accuracy:
+            p.add_argument("--converged-only", dest="include_unconverged", action="store_false",
+                           help="use converged models only (default: every finished model, converged or not)")
+        else:
+            p.add_argument("--include-unconverged", action="store_true",
+                           help="use every finished model, not only converged ones (the paper uses converged only)")
     return p
 
 

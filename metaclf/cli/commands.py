@@ -60,6 +60,9 @@ def svm(argv: list[str] | None = None) -> int:
     p.add_argument("--features", default="global", type=choice(["global", "layerwise", "local"]),
                    help="global, layerwise or local (default global)")
     p.add_argument("--kernel", default="linear", type=choice(["linear", "rbf"]), help="linear or rbf (default linear)")
+    p.add_argument("--tune", action="store_true",
+                   help="choose C (and the RBF kernel's gamma) by cross-validation over each round's training models, "
+                        "grouped by model; filed as <method>-tuned, the values chosen in params.selected")
     add_rounds_arg(p)
     add_window_args(p)
     add_test_config_arg(p)
@@ -140,6 +143,9 @@ def all_(argv: list[str] | None = None) -> int:
                    help="registry methods or groups: svm, local, global, baseline (default all four groups)")
     add_dmc_args(p, members=False)
     add_test_config_arg(p)
+    p.add_argument("--tune", action="store_true",
+                   help="for the SVMs: choose C (and gamma) by cross-validation over each round's training models, "
+                        "grouped by model; filed as <method>-tuned, the values chosen in params.selected")
     args = p.parse_args(argv)
     from nws_datasets.space import get_config
 

@@ -3,7 +3,9 @@
 Features: ``global`` (16 statistics of θ and ∇θ), ``layerwise`` (16 per layer and weight
 kind: 480 for the fixed architecture) or ``local`` (16 over each of ``windows`` random windows
 of ``subset_size`` weights, each window one evaluation window). Standardized features, a
-linear or RBF kernel, one-vs-rest, C = 1.
+linear or RBF kernel, one-vs-rest, C = 1 (the paper's); with ``tune``, C (and γ of the RBF
+kernel) chosen by cross-validation over the round's training models, grouped by model
+(:mod:`metaclf.tuning`), the values chosen in ``selected_``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from nws_datasets.space import get_config
 from .. import recipe
 from ..data import WeightSet
 from ..features import FEATURES, global_features, layerwise_features, local_features, usable_windows
+from ..tuning import grouped_search
 from .base import MetaClassifier
 
 FEATURE_SETS = ("global", "layerwise", "local")
@@ -31,7 +34,8 @@ class SVMClassifier(MetaClassifier):
     default_rounds = recipe.SVM_ROUNDS
 
     def __init__(self, kernel: str = "linear", features: str = "global", subset_size: int = recipe.SUBSET_SIZE,
-                 windows: int = recipe.LOCAL_FEATURE_WINDOWS, part: str = "all", random_state: int = 0):
+                 windows: int = recipe.LOCAL_FEATURE_WINDOWS, part: str = "all", tune: bool = False,
+                 random_state: int = 0):
         self._keep(locals())
 
     @property
@@ -72,11 +76,25 @@ class SVMClassifier(MetaClassifier):
         f, names = self._featurize(records)
         clf = LinearSVC(C=1.0, dual="auto", max_iter=5000, random_state=self.random_state) if self.kernel == "linear" \
             else OneVsRestClassifier(SVC(kernel="rbf", C=1.0, gamma="scale"))
-        self.pipeline_ = make_pipeline(StandardScaler(), clf).fit(f.reshape(-1, f.shape[2]), np.tile(y, len(f)))
+        X, Y = f.reshape(-1, f.shape[2]), np.tile(y, len(f))
+        if self.tune:
+            self.pipeline_, self.selected_ = grouped_search(make_pipeline(StandardScaler(), clf), self._grid(f.shape[2]),
+                                                            X, Y, np.tile(records.model_id, len(f)))
+        else:
+            self.pipeline_ = make_pipeline(StandardScaler(), clf).fit(X, Y)
         self.n_features_in_ = f.shape[2]
         self.feature_names_ = names
         if self.kernel == "linear":  # Fig. 3/16/17: norm over classes of the coefficients
             self.feature_importances_ = np.linalg.norm(self.pipeline_[-1].coef_, axis=0)
+
+    def _grid(self, n_features: int) -> dict[str, list]:
+        """The search grid of :data:`metaclf.recipe.GRIDS`, named as the pipeline's steps (γ
+        scaled by 1/features, the ``gamma="scale"`` of standardized features)."""
+        if self.kernel == "linear":
+            return {f"linearsvc__{k}": v for k, v in recipe.GRIDS["linear"].items()}
+        grid = recipe.GRIDS["rbf"]
+        return {"onevsrestclassifier__estimator__C": grid["C"],
+                "onevsrestclassifier__estimator__gamma": [g / n_features for g in grid["gamma"]]}
 
     def _window_scores(self, records: WeightSet) -> np.ndarray:
         f, _ = self._featurize(records)
