@@ -79,6 +79,14 @@ def layerwise_features(weights: np.ndarray, layout: Layout) -> tuple[np.ndarray,
     return feats, [f"{name}.{f}" for name, _ in groups for f in FEATURES]
 
 
+def whole_theta_features(records, kind: str) -> tuple[np.ndarray, list[str]]:
+    """[n, F] ``global`` or ``layerwise`` features of the records (a :class:`metaclf.data.WeightSet`),
+    and their names."""
+    if kind == "layerwise":
+        return layerwise_features(records.weights, Layout.from_json(records.layout))
+    return global_features(records.weights), list(FEATURES)
+
+
 def part_bounds(n_weights: np.ndarray, n_conv: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
     """[lo, hi) of the weights a window may cover: all, conv only or FC only (never crossing the split)."""
     if part == "all":

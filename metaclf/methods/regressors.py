@@ -17,11 +17,9 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nws_datasets.architecture import Layout
-
 from .. import recipe
 from ..data import WeightSet
-from ..features import FEATURES, global_features, layerwise_features
+from ..features import whole_theta_features
 from ..tuning import grouped_search
 
 MODELS = ("gbm", "linear", "constant")
@@ -44,11 +42,6 @@ class AccuracyRegressor(RegressorMixin, BaseEstimator):
         if self.features == "layerwise" and not get_config(config).fixed_architecture:
             raise ValueError(f"layer-wise features need a fixed architecture; {config} has random architectures")
 
-    def _featurize(self, records: WeightSet) -> tuple[np.ndarray, list[str]]:
-        if self.features == "layerwise":
-            return layerwise_features(records.weights, Layout.from_json(records.layout))
-        return global_features(records.weights), list(FEATURES)
-
     def _estimator(self):
         if self.model == "gbm":
             return HistGradientBoostingRegressor(random_state=self.random_state)
@@ -59,7 +52,7 @@ class AccuracyRegressor(RegressorMixin, BaseEstimator):
     def fit(self, records: WeightSet, y: np.ndarray | None = None) -> AccuracyRegressor:
         """Fit on ``records`` and their targets ``y`` (default: ``records.values``)."""
         y = np.asarray(records.values if y is None else y, np.float64)
-        X, self.feature_names_ = self._featurize(records)
+        X, self.feature_names_ = whole_theta_features(records, self.features)
         self.n_features_in_ = X.shape[1]
         if self.tune and self.model == "gbm":
             self.estimator_, self.selected_ = grouped_search(self._estimator(), recipe.GRIDS["gbm"], X, y,
@@ -69,7 +62,4 @@ class AccuracyRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, records: WeightSet) -> np.ndarray:
-        return self.estimator_.predict(self._featurize(records)[0])
-
-    def usable(self, records: WeightSet, split: str) -> WeightSet:
-        return records
+        return self.estimator_.predict(whole_theta_features(records, self.features)[0])

@@ -15,12 +15,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from nws_datasets.architecture import Layout
 from nws_datasets.space import get_config
 
 from .. import recipe
 from ..data import WeightSet
-from ..features import FEATURES, global_features, layerwise_features, local_features, usable_windows
+from ..features import FEATURES, local_features, usable_windows, whole_theta_features
 from ..tuning import grouped_search
 from .base import MetaClassifier
 
@@ -60,10 +59,8 @@ class SVMClassifier(MetaClassifier):
 
     def _featurize(self, records: WeightSet) -> tuple[np.ndarray, list[str]]:
         """[W, n, F] features of the W evaluation windows of every record, and their names."""
-        if self.features == "global":
-            return global_features(records.weights)[None], list(FEATURES)
-        if self.features == "layerwise":
-            f, names = layerwise_features(records.weights, Layout.from_json(records.layout))
+        if self.features != "local":
+            f, names = whole_theta_features(records, self.features)
             return f[None], names
         f, rows = local_features(records.weights, records.n_conv, self.subset_size, self.windows, self.part,
                                  self.random_state)
